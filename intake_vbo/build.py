@@ -1,0 +1,252 @@
+"""The pipeline: release -> manifests -> typed tables -> index -> catalog YAMLs.
+
+Incremental: a version whose manifest (by ETag) is already built is neither fetched nor
+rewritten. Atomic: everything is fetched and validated in memory first; new files go
+to ``DIR/.staging`` and reach their place by renames, the index last but one and the
+root catalog last, so a failed or killed build leaves the previous catalog as it was.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pyarrow as pa
+from filelock import FileLock, Timeout
+
+from . import catalog, index, release
+from .errors import VboError
+from .manifest import Manifest, parse_manifest
+from .tables import TABLES, read_table
+
+STAGING = ".staging"
+LOCK = ".build.lock"
+
+
+@dataclass
+class BuildReport:
+    """What a build did."""
+
+    built: list[str] = field(default_factory=list)  # versions fetched and (re)written
+    unchanged: list[str] = field(default_factory=list)
+    wrote_index: bool = False
+    seconds: float = 0.0
+
+
+def select_versions(listing: dict[str, release.ManifestObject], wanted: str, bucket: str):
+    """Resolve ``all``, ``latest`` or ``X.Y.Z,...`` against the released versions."""
+    if not listing:
+        raise VboError(f"{bucket}: no manifests under {release.MANIFEST_PREFIX}")
+    if wanted == "all":
+        return list(listing)
+    if wanted == "latest":
+        return [list(listing)[-1]]
+    chosen = [v.strip().lstrip("v") for v in wanted.split(",") if v.strip()]
+    for version in chosen:
+        if version not in listing:
+            raise VboError(
+                f"unknown version {version!r} at {bucket}: released are {', '.join(listing)}"
+            )
+    return sorted(set(chosen), key=release.version_key)
+
+
+def build(
+    out: str | Path,
+    bucket_url: str | None = None,
+    versions: str = "all",
+    cache_dir: str | None = None,
+) -> BuildReport:
+    """Build or incrementally update the catalog in ``out``.
+
+    Parameters
+    ----------
+    out : path
+        The catalog directory (created if missing).
+    bucket_url : str, optional
+        Where the release is served; default the public bucket.
+    versions : str
+        ``all``, ``latest`` or a comma-separated list of ``X.Y.Z``.
+    cache_dir : str, optional
+        Recorded in the catalog as the default download cache of its NWB sources.
+
+    Raises
+    ------
+    VboError
+        On any bad input; ``out`` is left exactly as it was.
+    """
+    start = time.perf_counter()
+    root = Path(out)
+    bucket = release.bucket_url(bucket_url)
+    listing = release.list_manifests(bucket)
+    chosen = select_versions(listing, versions, bucket)
+    root.mkdir(parents=True, exist_ok=True)
+    try:
+        with FileLock(root / LOCK, timeout=600):
+            report = _build_locked(root, bucket, listing, chosen, cache_dir)
+    except Timeout:
+        raise VboError(f"{root}: another build holds {LOCK}; try again later") from None
+    report.seconds = time.perf_counter() - start
+    return report
+
+
+def _build_locked(root, bucket, listing, chosen, cache_dir) -> BuildReport:
+    staging = root / STAGING
+    index.clear_staging(staging)
+    etags, parts = index.read_state(root)
+    report = BuildReport()
+    todo = [v for v in chosen if etags.get(v) != listing[v].etag]
+    report.unchanged = [v for v in chosen if v not in todo]
+    fetched = _fetch_versions(bucket, listing, todo)
+    built = sorted(set(etags) | set(todo), key=release.version_key)
+    if fetched:
+        parts = [p for p in parts if p.version not in fetched]
+        for version, data in fetched.items():
+            for name, table in data.items():
+                parts.append(index.write_part(root, staging, name, version, table))
+        index.commit_parts(root, staging, parts)
+        index.write_index(root, staging, parts, latest=built[-1])
+        report.built, report.wrote_index = list(fetched), True
+    catalog.write_catalogs(root, staging, parts, bucket, cache_dir)
+    if fetched:
+        index.remove_unreferenced(root, parts)
+    index.clear_staging(staging)
+    return report
+
+
+def _fetch_versions(bucket: str, listing, versions: list[str]) -> dict[str, dict[str, pa.Table]]:
+    """Fetch, validate and type every chosen version; nothing is written here."""
+    if not versions:
+        return {}
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        manifests = list(pool.map(lambda v: _fetch_manifest(bucket, listing[v]), versions))
+        jobs = [
+            (m, entry, pool.submit(_fetch_table, bucket, m, entry))
+            for m, _ in manifests
+            for entry in m.metadata_files
+        ]
+        results = {m.version: {} for m, _ in manifests}
+        for m, entry, job in jobs:
+            results[m.version][entry.name] = job.result()
+    return {
+        m.version: _tables(m, raw, listing[m.version].etag, results[m.version])
+        for m, raw in manifests
+    }
+
+
+def _fetch_manifest(bucket: str, obj: release.ManifestObject) -> tuple[Manifest, bytes]:
+    data = release.fetch_manifest(bucket, obj.version)
+    return parse_manifest(data, obj.key, obj.version), data
+
+
+def _fetch_table(bucket: str, manifest: Manifest, entry) -> pa.Table | None:
+    """One metadata CSV, verified and typed (``None`` for a table we do not know)."""
+    what = f"{entry.name}.csv (manifest {manifest.version})"
+    data = release.fetch_verified(bucket, entry.key, entry.version_id, entry.file_hash, what)
+    if entry.name not in TABLES:
+        return None
+    return read_table(TABLES[entry.name], data, what)
+
+
+def _tables(manifest: Manifest, raw: bytes, etag: str, metadata: dict[str, pa.Table | None]):
+    """Every table of one version, keyed by our table name."""
+    tables = {TABLES[name]: t for name, t in metadata.items() if t is not None}
+    tables["files"] = _files_table(manifest, tables.get("ophys_experiments"))
+    tables["metadata_files"] = pa.Table.from_pylist(
+        [
+            {
+                "name": e.name,
+                "table_name": TABLES.get(e.name),
+                "key": e.key,
+                "url": e.url,
+                "version_id": e.version_id,
+                "file_hash": e.file_hash,
+                "num_rows": None if metadata[e.name] is None else metadata[e.name].num_rows,
+            }
+            for e in manifest.metadata_files
+        ],
+        schema=METADATA_FILES_SCHEMA,
+    )
+    manifest_row = {
+        "project_name": manifest.project_name,
+        "key": release.manifest_key(manifest.version),
+        "etag": etag,
+        "file_hash": hashlib.blake2b(raw).hexdigest(),
+        "metadata_file_id_column_name": manifest.file_id_column,
+        "data_pipeline": json.dumps(manifest.data_pipeline),
+        "num_data_files": len(manifest.data_files),
+        "metadata_tables": sorted(e.name for e in manifest.metadata_files),
+    }
+    tables["manifests"] = pa.Table.from_pylist([manifest_row], schema=MANIFESTS_SCHEMA)
+    return tables
+
+
+def _files_table(manifest: Manifest, experiments: pa.Table | None) -> pa.Table:
+    """One row per data file; experiment files get their behavior session from the table."""
+    session_of = {}
+    if experiments is not None and "behavior_session_id" in experiments.column_names:
+        session_of = dict(
+            zip(
+                experiments.column("ophys_experiment_id").to_pylist(),
+                experiments.column("behavior_session_id").to_pylist(),
+                strict=True,
+            )
+        )
+    rows = [
+        {
+            "file_id": f.file_id,
+            "kind": f.kind,
+            "behavior_session_id": (
+                f.behavior_session_id
+                if f.behavior_session_id is not None
+                else session_of.get(f.ophys_experiment_id)
+            ),
+            "ophys_experiment_id": f.ophys_experiment_id,
+            "key": f.key,
+            "url": f.url,
+            "version_id": f.version_id,
+            "file_hash": f.file_hash,
+        }
+        for f in manifest.data_files
+    ]
+    return pa.Table.from_pylist(rows, schema=FILES_SCHEMA)
+
+
+FILES_SCHEMA = pa.schema(
+    [
+        ("file_id", pa.int64()),
+        ("kind", pa.string()),
+        ("behavior_session_id", pa.int64()),
+        ("ophys_experiment_id", pa.int64()),
+        ("key", pa.string()),
+        ("url", pa.string()),
+        ("version_id", pa.string()),
+        ("file_hash", pa.string()),
+    ]
+)
+METADATA_FILES_SCHEMA = pa.schema(
+    [
+        ("name", pa.string()),
+        ("table_name", pa.string()),
+        ("key", pa.string()),
+        ("url", pa.string()),
+        ("version_id", pa.string()),
+        ("file_hash", pa.string()),
+        ("num_rows", pa.int64()),
+    ]
+)
+MANIFESTS_SCHEMA = pa.schema(
+    [
+        ("project_name", pa.string()),
+        ("key", pa.string()),
+        ("etag", pa.string()),
+        ("file_hash", pa.string()),
+        ("metadata_file_id_column_name", pa.string()),
+        ("data_pipeline", pa.string()),
+        ("num_data_files", pa.int64()),
+        ("metadata_tables", pa.list_(pa.string())),
+    ]
+)

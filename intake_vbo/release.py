@@ -1,0 +1,125 @@
+"""The bucket: list released manifests, fetch a manifest or a metadata file, build object URLs.
+
+Works against the real public bucket (virtual-host style) and against any S3-compatible
+server or mirror in path style, e.g. ``http://127.0.0.1:9000/visual-behavior-ophys-data/``:
+every object is fetched as ``<bucket URL><key>?versionId=<version_id>``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+from urllib.parse import quote, urlencode, urlsplit
+
+from . import DEFAULT_BUCKET_URL, PROJECT_PREFIX
+from .errors import VboError
+from .http import get_bytes
+
+MANIFEST_PREFIX = PROJECT_PREFIX + "manifests/"
+MANIFEST_NAME = re.compile(r"visual-behavior-ophys_project_manifest_v(\d+\.\d+\.\d+)\.json")
+_S3 = "{http://s3.amazonaws.com/doc/2006-03-01/}"
+
+
+@dataclass(frozen=True)
+class ManifestObject:
+    """One manifest as the bucket lists it."""
+
+    version: str
+    key: str
+    etag: str
+    size: int
+
+
+def bucket_url(url: str | None = None) -> str:
+    """Normalise a bucket URL (default: the public bucket), ending in ``/``.
+
+    Raises
+    ------
+    VboError
+        If the URL is not http(s) or has a query string.
+    """
+    url = url or DEFAULT_BUCKET_URL
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query:
+        raise VboError(f"bucket URL {url!r}: expected http(s)://host[/bucket]/ with no query")
+    return url if url.endswith("/") else url + "/"
+
+
+def object_url(bucket: str, key: str, version_id: str | None = None) -> str:
+    """The URL of one object, pinned to ``version_id`` when given."""
+    url = bucket + quote(key)
+    if version_id:
+        url += "?" + urlencode({"versionId": version_id})
+    return url
+
+
+def version_key(version: str) -> tuple[int, ...]:
+    """Sort key of an ``X.Y.Z`` version string."""
+    return tuple(int(part) for part in version.split("."))
+
+
+def manifest_key(version: str) -> str:
+    """The bucket key of the manifest of ``version``."""
+    return f"{MANIFEST_PREFIX}visual-behavior-ophys_project_manifest_v{version}.json"
+
+
+def list_manifests(bucket: str) -> dict[str, ManifestObject]:
+    """List released manifests with ListObjectsV2, following continuation tokens.
+
+    Returns
+    -------
+    dict
+        Version string -> :class:`ManifestObject`, sorted by version.
+    """
+    found: dict[str, ManifestObject] = {}
+    token = None
+    while True:
+        query = {"list-type": "2", "prefix": MANIFEST_PREFIX}
+        if token:
+            query["continuation-token"] = token
+        url = bucket + "?" + urlencode(query)
+        body = get_bytes(url, f"manifest listing of {bucket}")
+        try:
+            root = ET.fromstring(body)
+        except ET.ParseError as exc:
+            raise VboError(
+                f"manifest listing of {bucket}: not S3 ListObjectsV2 XML ({exc})"
+            ) from None
+        for item in root.iter(f"{_S3}Contents"):
+            key = item.findtext(f"{_S3}Key", "")
+            match = MANIFEST_NAME.fullmatch(key[len(MANIFEST_PREFIX) :])
+            if match:
+                etag = item.findtext(f"{_S3}ETag", "").strip('"')
+                size = int(item.findtext(f"{_S3}Size", "0"))
+                found[match.group(1)] = ManifestObject(match.group(1), key, etag, size)
+        if root.findtext(f"{_S3}IsTruncated", "false") != "true":
+            break
+        token = root.findtext(f"{_S3}NextContinuationToken")
+        if not token:
+            break
+    return dict(sorted(found.items(), key=lambda item: version_key(item[0])))
+
+
+def fetch_manifest(bucket: str, version: str) -> bytes:
+    """The bytes of the latest upload of the manifest of ``version``."""
+    return get_bytes(object_url(bucket, manifest_key(version)), f"manifest v{version}")
+
+
+def fetch_verified(bucket: str, key: str, version_id: str, file_hash: str, what: str) -> bytes:
+    """Fetch ``key`` at ``version_id`` and check its BLAKE2b against ``file_hash``.
+
+    Raises
+    ------
+    VboError
+        On HTTP failure or when the bytes do not hash to ``file_hash``.
+    """
+    data = get_bytes(object_url(bucket, key, version_id), what)
+    digest = hashlib.blake2b(data).hexdigest()
+    if digest != file_hash:
+        raise VboError(
+            f"{what}: BLAKE2b mismatch for {key}?versionId={version_id}: "
+            f"manifest says {file_hash[:16]}..., got {digest[:16]}..."
+        )
+    return data
