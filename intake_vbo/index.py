@@ -206,3 +206,77 @@ def read_state(root: Path) -> tuple[dict[str, str], list[Part]]:
 def clear_staging(staging: Path) -> None:
     """Remove what a failed or killed build left behind."""
     shutil.rmtree(staging, ignore_errors=True)
+
+
+METADATA_TABLES = {
+    "behavior_sessions": "behavior_session_id",
+    "ophys_sessions": "ophys_session_id",
+    "ophys_experiments": "ophys_experiment_id",
+    "ophys_cells": "cell_roi_id",
+}
+
+
+def diff(root: Path, a: str, b: str) -> tuple[list[tuple], list[dict]]:
+    """What changed from version ``a`` to ``b``.
+
+    Returns
+    -------
+    objects : list of tuple
+        ``(key, kind, change)`` for every created, deleted or changed object
+        (data files and metadata CSVs), as in the ``changes`` table.
+    tables : list of dict
+        Per metadata table: rows added, removed and changed (by id, over the columns
+        both versions have) and the columns added and removed.
+    """
+    con = connect(root)
+    try:
+        built = {v for (v,) in con.execute("SELECT manifest_version FROM manifests").fetchall()}
+        for version in (a, b):
+            if version not in built:
+                known = ", ".join(sorted(built, key=version_order))
+                raise VboError(f"unknown version {version!r} in {root}: built are {known}")
+        objects = con.execute(CHANGES_SQL, {"a": a, "b": b}).fetchall()
+        rows = con.execute("SELECT table_name, manifest_version, path, num_rows FROM partitions")
+        paths = {(t, v): Part(t, v, p, n) for t, v, p, n in rows.fetchall()}
+        tables = [
+            _table_diff(con, root, table, ident, a, b, paths)
+            for table, ident in METADATA_TABLES.items()
+            if (table, a) in paths or (table, b) in paths
+        ]
+    finally:
+        con.close()
+    return [(key, kind, change) for _, _, key, kind, change, _, _ in objects], tables
+
+
+def _table_diff(con, root, table, ident, a, b, paths) -> dict:
+    """Row and column changes of one metadata table between two versions."""
+    parts = {v: paths.get((table, v)) for v in (a, b)}
+    cols = {v: pq.read_schema(root / p.path).names if p else [] for v, p in parts.items()}
+    # A table only one side has was wholly added or removed.
+    counts = {
+        "added": parts[b].rows if parts[b] and not parts[a] else 0,
+        "removed": parts[a].rows if parts[a] and not parts[b] else 0,
+        "changed": 0,
+    }
+    if parts[a] and parts[b]:
+        ids = f"SELECT {ident} FROM {table} WHERE manifest_version = $v"
+        for name, (x, y) in {"added": (b, a), "removed": (a, b)}.items():
+            sql = (
+                f"SELECT count(*) FROM ({ids.replace('$v', '$x')} EXCEPT {ids.replace('$v', '$y')})"
+            )
+            counts[name] = con.execute(sql, {"x": x, "y": y}).fetchone()[0]
+        common = [c for c in cols[a] if c in cols[b] and c != ident]
+        differs = " OR ".join(f'x."{c}" IS DISTINCT FROM y."{c}"' for c in common) or "false"
+        counts["changed"] = con.execute(
+            f"SELECT count(*) FROM {table} x JOIN {table} y USING ({ident}) "
+            f"WHERE x.manifest_version = $a AND y.manifest_version = $b AND ({differs})",
+            {"a": a, "b": b},
+        ).fetchone()[0]
+    return {
+        "table": table,
+        "rows_added": counts["added"],
+        "rows_removed": counts["removed"],
+        "rows_changed": counts["changed"],
+        "columns_added": [c for c in cols[b] if c not in cols[a]],
+        "columns_removed": [c for c in cols[a] if c not in cols[b]],
+    }

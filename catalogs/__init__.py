@@ -1,0 +1,1 @@
+"""Catalog templates, installed as ``intake_vbo.catalogs`` (see catalogs/README.md)."""

@@ -1,0 +1,194 @@
+"""The ``intake-vbo`` console script.
+
+Every failure a user can cause prints one line, ``intake-vbo: error: <what and where>``,
+and exits with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from .errors import VboError
+
+
+def _bucket(args) -> str | None:
+    return args.bucket_url or os.environ.get("VBO_BUCKET_URL")
+
+
+def cmd_build(args) -> int:
+    from .build import build
+
+    report = build(args.out, _bucket(args), args.versions, args.cache_dir)
+    if report.built:
+        print(f"built {', '.join(report.built)} into {args.out}")
+    if report.unchanged:
+        print(f"unchanged: {', '.join(report.unchanged)}")
+    print(f"done in {report.seconds:.2f} s")
+    return 0
+
+
+def cmd_versions(args) -> int:
+    from .release import bucket_url, list_manifests
+
+    listing = list_manifests(bucket_url(_bucket(args)))
+    if not listing:
+        raise VboError(f"{bucket_url(_bucket(args))}: no manifests found")
+    latest = list(listing)[-1]
+    for version in listing:
+        print(version + ("  (latest)" if version == latest else ""))
+    return 0
+
+
+def cmd_diff(args) -> int:
+    from .index import diff
+
+    objects, tables = diff(Path(args.catalog), args.a, args.b)
+    print(f"{args.a} -> {args.b}")
+    for t in tables:
+        line = (
+            f"  {t['table']}: {t['rows_added']} rows added, {t['rows_removed']} removed, "
+            f"{t['rows_changed']} changed"
+        )
+        if t["columns_added"]:
+            line += f"; columns added: {', '.join(t['columns_added'])}"
+        if t["columns_removed"]:
+            line += f"; columns removed: {', '.join(t['columns_removed'])}"
+        print(line)
+    counts: dict[tuple[str, str], int] = {}
+    for _, kind, change in objects:
+        counts[kind, change] = counts.get((kind, change), 0) + 1
+    for (kind, change), n in sorted(counts.items()):
+        print(f"  {kind} files {change}: {n}")
+    if args.keys:
+        for key, kind, change in objects:
+            print(f"{change}\t{kind}\t{key}")
+    return 0
+
+
+def cmd_fetch(args) -> int:
+    from .cache import fetch_many
+    from .resolve import catalog_version
+
+    version = catalog_version(args.catalog, args.version)
+    items = version.items(args.ophys_experiment, args.behavior_session, args.all)
+    if not items:
+        raise VboError("nothing to fetch: give --ophys-experiment, --behavior-session or --all")
+    report = fetch_many(version.cache(), items, workers=args.workers)
+    _summary(report)
+    return 2 if report.failed else 0
+
+
+def _summary(report) -> None:
+    for label, error in report.failed:
+        print(f"failed: {label}: {error}", file=sys.stderr)
+    print(
+        f"fetched {len(report.fetched)}, already cached {len(report.cached)}, "
+        f"failed {len(report.failed)} ({report.bytes_transferred / 1e6:.1f} MB transferred)"
+    )
+
+
+def cmd_verify(args) -> int:
+    from .cache import verify
+    from .resolve import catalog_files
+
+    files = catalog_files(args.catalog)
+    report = verify(files.cache(), files.urls(), repair=args.repair)
+    for path in report.damaged:
+        print(f"damaged: {path}")
+    for path in report.foreign:
+        print(f"foreign: {path}")
+    for path in report.repaired:
+        print(f"repaired: {path}")
+    print(
+        f"{len(report.ok)} ok, {len(report.damaged)} damaged, {len(report.foreign)} foreign, "
+        f"{len(report.repaired)} repaired"
+    )
+    unmended = len(report.damaged) - len(report.repaired)
+    return 2 if unmended or (report.foreign and not args.repair) else 0
+
+
+def cmd_adopt(args) -> int:
+    from .cache import adopt
+    from .resolve import catalog_files
+
+    files = catalog_files(args.catalog)
+    report = adopt(files.cache(), args.path, files.suffixes())
+    print(report.summary() if hasattr(report, "summary") else report)
+    return 0
+
+
+def cmd_demo(args) -> int:
+    from .demo import run_demo
+
+    return run_demo(Path(args.workdir))
+
+
+def parser() -> argparse.ArgumentParser:
+    """The argument parser of every sub-command."""
+    p = argparse.ArgumentParser(
+        prog="intake-vbo",
+        description="Intake catalogs, a DuckDB index and a verified cache for the Allen VBO release.",
+    )
+    sub = p.add_subparsers(dest="command", required=True)
+
+    b = sub.add_parser("build", help="build or incrementally update a catalog")
+    b.add_argument("--out", required=True, help="catalog directory")
+    b.add_argument("--bucket-url", help="bucket or mirror URL (default: VBO_BUCKET_URL or AWS)")
+    b.add_argument("--versions", default="all", help="all, latest or X.Y.Z,... (default all)")
+    b.add_argument("--cache-dir", help="download cache recorded for the catalog's NWB sources")
+    b.set_defaults(func=cmd_build)
+
+    v = sub.add_parser("versions", help="list released manifest versions")
+    v.add_argument("--bucket-url")
+    v.set_defaults(func=cmd_versions)
+
+    d = sub.add_parser("diff", help="what changed between two built versions")
+    d.add_argument("a")
+    d.add_argument("b")
+    d.add_argument("--catalog", required=True)
+    d.add_argument("--keys", action="store_true", help="also list every changed object key")
+    d.set_defaults(func=cmd_diff)
+
+    f = sub.add_parser("fetch", help="download NWB files into the cache, verified")
+    f.add_argument("--catalog", required=True)
+    f.add_argument("--version", required=True, help="X.Y.Z or latest")
+    f.add_argument("--ophys-experiment", type=int, nargs="+", default=[], metavar="ID")
+    f.add_argument("--behavior-session", type=int, nargs="+", default=[], metavar="ID")
+    f.add_argument("--all", action="store_true", help="every file of the version")
+    f.add_argument("--workers", type=int, default=8)
+    f.set_defaults(func=cmd_fetch)
+
+    r = sub.add_parser("verify", help="re-hash the cache; --repair re-fetches damaged files")
+    r.add_argument("--catalog", required=True)
+    r.add_argument("--repair", action="store_true")
+    r.set_defaults(func=cmd_verify)
+
+    a = sub.add_parser("adopt", help="take files of an AllenSDK cache into this cache")
+    a.add_argument("path", help="an AllenSDK cache directory")
+    a.add_argument("--catalog", required=True)
+    a.set_defaults(func=cmd_adopt)
+
+    m = sub.add_parser("demo", help="the whole job offline, on a loopback S3 server")
+    m.add_argument("--workdir", default="demo-out", help="where the sample and catalog go")
+    m.set_defaults(func=cmd_demo)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the console script; return its exit status."""
+    args = parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except VboError as exc:
+        print(f"intake-vbo: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("intake-vbo: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,238 @@
+"""The intake drivers: metadata tables from Parquet, and NWB files fetched lazily.
+
+Registered under the ``intake.drivers`` entry point as ``vbo_table`` and ``vbo_nwb``.
+Both read the Parquet partitions their catalog names, never the DuckDB file, so
+readers take no lock and a build in progress never blocks them.
+"""
+
+from __future__ import annotations
+
+import os
+
+from intake.source.base import DataSource, Schema
+
+from . import __version__
+from .errors import VboError
+
+LABELS = {"behavior_session": "behavior session", "ophys_experiment": "ophys experiment"}
+
+
+def _read_parquet(path: str, filters=None):
+    """A Parquet partition as Arrow, with a one-line error when it is missing or damaged."""
+    import pyarrow.parquet as pq
+
+    try:
+        return pq.read_table(path, filters=filters)
+    except (OSError, ValueError) as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise VboError(
+            f"{path}: cannot read catalog table ({first}); rebuild the catalog"
+        ) from None
+
+
+class TableSource(DataSource):
+    """One metadata table of one release version, as a pandas DataFrame.
+
+    Parameters
+    ----------
+    table : str
+        ``behavior_sessions``, ``ophys_sessions``, ``ophys_experiments``,
+        ``ophys_cells`` or ``files``.
+    path : str
+        The table's Parquet partition for the version.
+    """
+
+    container = "dataframe"
+    name = "vbo_table"
+    version = __version__
+    partition_access = False
+
+    def __init__(self, table: str, path: str, metadata: dict | None = None):
+        super().__init__(metadata=metadata)
+        self.table = table
+        self.path = str(path)
+
+    def _get_schema(self) -> Schema:
+        import pyarrow.parquet as pq
+
+        try:
+            meta = pq.read_metadata(self.path)
+        except (OSError, ValueError) as exc:
+            raise VboError(f"{self.path}: cannot read catalog table ({exc})") from None
+        arrow = meta.schema.to_arrow_schema()
+        return Schema(
+            dtype={f.name: str(f.type) for f in arrow},
+            shape=(meta.num_rows, len(arrow)),
+            npartitions=1,
+            extra_metadata={"index": _index_column(self.table)},
+        )
+
+    def _get_partition(self, i: int):
+        return self.read()
+
+    def read(self):
+        """The table as a DataFrame indexed as AllenSDK indexes it."""
+        from .tables import to_pandas
+
+        arrow = _read_parquet(self.path)
+        if self.table == "files":
+            return arrow.to_pandas(types_mapper=_nullable_ints).set_index("file_id")
+        return to_pandas(self.table, arrow)
+
+    def to_dask(self):
+        """The table as a one-partition dask DataFrame."""
+        import dask.dataframe as dd
+
+        return dd.from_pandas(self.read(), npartitions=1)
+
+
+def _index_column(table: str) -> str:
+    from .tables import INDEX
+
+    return INDEX.get(table, "file_id")
+
+
+def _nullable_ints(arrow_type):
+    import pandas as pd
+    import pyarrow as pa
+
+    return pd.Int64Dtype() if pa.types.is_integer(arrow_type) else None
+
+
+class NWBSource(DataSource):
+    """The NWB file of one behavior session or ophys experiment, fetched on first use.
+
+    Parameters
+    ----------
+    kind : str
+        ``behavior_session`` or ``ophys_experiment``.
+    id : int
+        The behavior_session_id or ophys_experiment_id.
+    version : str
+        The release version whose manifest names the file.
+    files : str
+        The version's ``files`` Parquet partition.
+    bucket_url : str
+        The bucket URL recorded at build; ``VBO_BUCKET_URL`` overrides it.
+    cache_dir : str, optional
+        The cache recorded at build; ``VBO_CACHE_DIR`` overrides it.
+    behavior_sessions : str, optional
+        The version's behavior table partition, to serve a session recorded with
+        imaging by the NWB of its first ophys experiment, as AllenSDK does.
+    """
+
+    container = "python"
+    name = "vbo_nwb"
+    version = __version__
+    partition_access = False
+
+    def __init__(
+        self,
+        kind: str,
+        id: int,
+        version: str,
+        files: str,
+        bucket_url: str,
+        cache_dir: str | None = None,
+        behavior_sessions: str | None = None,
+        metadata: dict | None = None,
+    ):
+        super().__init__(metadata=metadata)
+        if kind not in LABELS:
+            raise VboError(f"NWB source: unknown kind {kind!r}")
+        self.kind, self.release_version = kind, str(version)
+        self.id = _as_id(id, f"{kind}_id")
+        self.files, self.behavior_sessions = files, behavior_sessions
+        self.bucket_url, self.cache_dir = bucket_url, cache_dir
+        self._row: dict | None = None
+        self._io = None
+
+    def file_entry(self) -> dict:
+        """The manifest entry of this file: file_id, key, version_id, file_hash, url."""
+        if self._row is None:
+            self._row = self._resolve()
+        return self._row
+
+    def _resolve(self) -> dict:
+        kind, ident = self.kind, self.id
+        rows = _read_parquet(self.files, [("kind", "=", kind), (f"{kind}_id", "=", ident)])
+        if rows.num_rows == 0 and kind == "behavior_session":
+            first = self._first_experiment()
+            kind, ident = "ophys_experiment", first
+            rows = _read_parquet(
+                self.files, [("kind", "=", kind), ("ophys_experiment_id", "=", first)]
+            )
+        if rows.num_rows == 0:
+            raise VboError(
+                f"{LABELS[self.kind]} {self.id} has no NWB file in release {self.release_version}"
+            )
+        row = rows.slice(0, 1).to_pylist()[0]
+        return {k: row[k] for k in ("file_id", "kind", "key", "version_id", "file_hash", "url")}
+
+    def _first_experiment(self) -> int:
+        """The first ophys experiment of a behavior session recorded with imaging."""
+        label = f"behavior session {self.id}"
+        if not self.behavior_sessions:
+            raise VboError(f"{label} has no NWB file in release {self.release_version}")
+        table = _read_parquet(self.behavior_sessions, [("behavior_session_id", "=", self.id)])
+        if table.num_rows == 0:
+            raise VboError(f"{label} is not in release {self.release_version}")
+        experiments = table.column("ophys_experiment_id").to_pylist()[0] or []
+        if not experiments:
+            raise VboError(f"{label} has no NWB file in release {self.release_version}")
+        return experiments[0]
+
+    def _cache(self):
+        from .cache import Cache, cache_dir
+
+        return Cache(cache_dir(self.cache_dir))
+
+    def url(self) -> str:
+        """Where the file is fetched from: the bucket (or ``VBO_BUCKET_URL``) at its version."""
+        from .release import bucket_url, object_url
+
+        entry = self.file_entry()
+        bucket = bucket_url(os.environ.get("VBO_BUCKET_URL") or self.bucket_url)
+        return object_url(bucket, entry["key"], entry["version_id"])
+
+    def fetch(self) -> str:
+        """Download the file into the cache if needed (verified) and return its local path."""
+        return str(self._cache().fetch(self.url(), self.file_entry()["file_hash"]))
+
+    def _get_schema(self) -> Schema:
+        entry = self.file_entry()
+        cache = self._cache()
+        extra = dict(entry, version=self.release_version, cached=cache.has(entry["file_hash"]))
+        extra["path"] = str(cache.path(entry["file_hash"]))
+        return Schema(dtype=None, shape=None, npartitions=1, extra_metadata=extra)
+
+    def describe(self) -> dict:
+        """intake's description plus the file: key, version id, hash, cached or not."""
+        info = super().describe()
+        info["file"] = self.discover()["metadata"]
+        return info
+
+    def _get_partition(self, i: int):
+        return self.read()
+
+    def read(self):
+        """The file as a ``pynwb.NWBFile``, opened lazily; closed by :meth:`close`."""
+        from pynwb import NWBHDF5IO
+
+        path = self.fetch()
+        self._close()
+        self._io = NWBHDF5IO(path, mode="r")
+        return self._io.read()
+
+    def _close(self) -> None:
+        if self._io is not None:
+            self._io.close()
+            self._io = None
+
+
+def _as_id(value, name: str) -> int:
+    """An integer id from a parameter (intake renders templated args as text)."""
+    try:
+        return int(str(value).strip())
+    except ValueError:
+        raise VboError(f"{name} {value!r} is not an integer id") from None
