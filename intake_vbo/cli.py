@@ -130,7 +130,7 @@ def parser() -> argparse.ArgumentParser:
     """The argument parser of every sub-command."""
     p = argparse.ArgumentParser(
         prog="intake-vbo",
-        description="Intake catalogs, a DuckDB index and a verified cache for the Allen VBO release.",
+        description="Intake catalogs, a DuckDB index and a verified cache for VBO.",
     )
     sub = p.add_subparsers(dest="command", required=True)
 
