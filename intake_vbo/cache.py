@@ -1,0 +1,576 @@
+"""The verified, resumable, concurrent, content-addressed download cache.
+
+Layout under the root (a file is named by the BLAKE2b digest of its bytes, so one
+copy serves every release version that lists it; paths derive only from validated
+digests and suffixes, so nothing is ever written outside the root)::
+
+    <root>/blake2b/<h[:2]>/<h><suffix>   complete, verified files (read-only)
+    <root>/partial/<h>.part              downloads in progress or interrupted
+    <root>/locks/<h>.lock                one flock per digest
+
+Only verified files appear at a final path: a download streams into its ``.part``,
+hashed beside the transfer, and is fsynced and renamed into place only when the
+digest matches. An interrupted download resumes with an HTTP Range request; the
+final digest catches a wrong resume, which then starts over.
+
+Sharing one cache: processes and users take turns through ``flock`` on the lock
+files (created 0o666, so every user can take them; a killed process's lock dies
+with it; the shared disk must support flock, as local disks and NFSv4 do).
+Directories are created 0o775 minus the umask: with the usual lab umask 002 they
+are group-writable, and a set-group-ID bit on the root is inherited below it
+(Linux), keeping the lab's group. Finished files lose their write bits (0o444
+minus the umask), so a tool opening an NWB file for writing fails instead of
+corrupting the cache; removing one still only takes write access to its directory.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import queue
+import re
+import stat
+import threading
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import requests
+
+from .errors import VboError
+from .http import DEFAULT_BACKOFF, TIMEOUT, Backoff, Retry, call, check, session
+
+CHUNK = 1 << 20  # bytes per read and write: big for throughput, small to resume
+QUEUE_CHUNKS = 8  # chunks waiting for the hashing thread: bounds memory
+MISMATCH_RETRIES = 1  # a whole download with the wrong digest is tried again this often
+DIR_MODE = 0o775
+_DIGEST = re.compile(r"[0-9a-f]{128}")
+_SUFFIX = re.compile(r"\.[a-z0-9]{1,16}")
+_CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
+
+
+def cache_dir(recorded: str | os.PathLike | None = None) -> Path:
+    """The cache root: ``VBO_CACHE_DIR``, else ``recorded``, else the user cache directory.
+
+    Parameters
+    ----------
+    recorded : str or path, optional
+        The ``--cache-dir`` recorded when the catalog was built.
+    """
+    chosen = os.environ.get("VBO_CACHE_DIR") or recorded
+    if not chosen:
+        import platformdirs
+
+        chosen = platformdirs.user_cache_dir("intake-vbo")
+    return Path(chosen).expanduser().absolute()
+
+
+def hash_file(path: str | os.PathLike) -> str:
+    """The BLAKE2b hex digest of a file's bytes, as in a manifest's ``file_hash``."""
+    return _read_digest(path)[0].hexdigest()
+
+
+def _read_digest(path):
+    """The running BLAKE2b of a file, and its size, read with hashing beside the reads."""
+    digest, size = hashlib.blake2b(), 0
+    with open(path, "rb") as f, _Hasher(digest) as hasher:
+        while chunk := f.read(CHUNK):
+            hasher.update(chunk)
+            size += len(chunk)
+    return digest, size
+
+
+class Cache:
+    """A content-addressed store of verified files under ``root``.
+
+    Parameters
+    ----------
+    root : str or path
+        The cache directory, created on first use.
+    backoff : Backoff
+        Retry policy for downloads.
+    """
+
+    def __init__(self, root: str | os.PathLike, backoff: Backoff = DEFAULT_BACKOFF):
+        self.root = Path(root).expanduser().absolute()
+        self.backoff = backoff
+
+    def __repr__(self) -> str:
+        return f"Cache({str(self.root)!r})"
+
+    def path(self, file_hash: str, suffix: str = ".nwb") -> Path:
+        """Where the content with digest ``file_hash`` lives (it may not exist yet)."""
+        digest, suffix = _valid_digest(file_hash), _valid_suffix(suffix)
+        return self.root / "blake2b" / digest[:2] / f"{digest}{suffix}"
+
+    def has(self, file_hash: str, suffix: str = ".nwb") -> bool:
+        """Whether that content is cached."""
+        return self.path(file_hash, suffix).is_file()
+
+    def fetch(
+        self,
+        url: str,
+        file_hash: str,
+        suffix: str = ".nwb",
+        progress: Callable[[int], object] | None = None,
+    ) -> Path:
+        """The verified local path of ``file_hash``, downloaded from ``url`` if missing.
+
+        Safe to call from many threads and processes at once: one downloads, the
+        others wait for it.
+
+        Parameters
+        ----------
+        url : str
+            Where to GET the bytes, e.g. ``<bucket URL><key>?versionId=<id>``.
+        file_hash : str
+            The BLAKE2b hex digest the bytes must have.
+        suffix : str
+            File name ending, such as ``".nwb"``.
+        progress : callable, optional
+            Called with the number of bytes received, as they arrive.
+
+        Raises
+        ------
+        VboError
+            A final HTTP error, exhausted retries, or a digest that never matches.
+        """
+        return self._fetch(url, file_hash, suffix, progress)[0]
+
+    def _fetch(self, url, file_hash, suffix, progress=None, on_total=None, cancel=None):
+        """Fetch; return the path and the bytes received (None: it was cached)."""
+        final = self.path(file_hash, suffix)
+        if final.is_file():
+            return final, None
+        meter = _Meter(progress, on_total)
+        try:
+            with self._lock(file_hash):
+                if final.is_file():  # another process finished it while we waited
+                    return final, None
+                self._download(url, file_hash, final, meter, cancel)
+        except requests.RequestException as exc:  # a malformed URL, say (an OSError too)
+            raise VboError(f"{url}: {type(exc).__name__}: {exc}") from exc
+        except OSError as exc:
+            raise VboError(f"{url}: cannot store it in the cache {self.root}: {exc}") from exc
+        finally:
+            meter.close()
+        return final, meter.received
+
+    def _lock(self, digest: str):
+        from filelock import FileLock
+
+        _makedirs(self.root / "locks")
+        return FileLock(self.root / "locks" / f"{digest}.lock", mode=0o666)
+
+    def _part(self, digest: str) -> _Partial:
+        _makedirs(self.root / "partial")
+        return _Partial(self.root / "partial" / f"{digest}.part")
+
+    def _download(self, url, digest, final, meter, cancel) -> None:
+        part = self._part(digest)
+        part.load()  # what an interrupted download left is hashed, then resumed
+        chances = MISMATCH_RETRIES + 1 + (part.size > 0)  # a wrong resume restarts for free
+        while not (part.size and part.hexdigest() == digest):
+            call(lambda: _attempt(url, part, meter, cancel), url, self.backoff)
+            got = part.hexdigest()
+            if got == digest:
+                break
+            part.discard()
+            chances -= 1
+            if not chances:
+                raise VboError(
+                    f"{url}: downloaded content does not match the manifest: "
+                    f"blake2b {got}, expected {digest}"
+                )
+        _makedirs(final.parent)
+        _install(part.path, final)
+
+    def _adopt(self, source: Path, digest: str, suffix: str) -> bool:
+        """Take a local file with a known digest: hardlink it, else copy and check it."""
+        final = self.path(digest, suffix)
+        with self._lock(digest):
+            if final.is_file():
+                return False
+            _makedirs(final.parent)
+            try:
+                os.link(source, final)  # same filesystem: no copy, no extra space
+                return True
+            except OSError:
+                pass
+            part = self._part(digest)
+            with open(source, "rb") as src, part.appending() as sink:
+                while chunk := src.read(CHUNK):
+                    sink(chunk)
+            if part.hexdigest() != digest:
+                part.discard()
+                raise VboError(f"{source}: changed while being copied into the cache")
+            _install(part.path, final)
+            return True
+
+
+@dataclass
+class FetchReport:
+    """What :func:`fetch_many` did, by label: fetched, found cached, failed (with why)."""
+
+    fetched: list = field(default_factory=list)
+    cached: list = field(default_factory=list)
+    failed: list[tuple[object, str]] = field(default_factory=list)
+    bytes_transferred: int = 0
+    paths: dict = field(default_factory=dict)  # label -> local path, for every success
+
+
+def fetch_many(
+    cache: Cache, items: Iterable[tuple], workers: int = 8, progress: bool | None = None
+) -> FetchReport:
+    """Fetch many files in parallel threads, under one overall progress bar.
+
+    Parameters
+    ----------
+    cache : Cache
+        Where the files go.
+    items : iterable of (label, url, file_hash) or (label, url, file_hash, suffix)
+        What to fetch; ``label`` names the file in the report (its key, say).
+    workers : int
+        Parallel downloads.
+    progress : bool, optional
+        Show the bar (bytes, rate, ETA); by default only when stderr is a terminal.
+        Its total grows as the servers announce sizes.
+
+    Returns
+    -------
+    FetchReport
+        Everything that succeeded is kept; failures are collected, not raised.
+    """
+    from tqdm import tqdm
+
+    report, cancel, lock = FetchReport(), threading.Event(), threading.Lock()
+    disable = None if progress is None else not progress
+    bar = tqdm(total=0, unit="B", unit_scale=True, unit_divisor=1024, desc="fetch", disable=disable)
+
+    def grow(nbytes: int) -> None:
+        with lock:
+            bar.total += nbytes
+            bar.refresh()
+
+    def advance(nbytes: int) -> None:
+        with lock:
+            bar.update(nbytes)
+
+    def one(item: tuple):
+        label, url, digest, *rest = item
+        try:
+            suffix = rest[0] if rest else ".nwb"
+            return label, *cache._fetch(url, digest, suffix, advance, grow, cancel)
+        except Exception as exc:  # collected: one bad file must not stop the others
+            reason = str(exc) if isinstance(exc, VboError) else f"{type(exc).__name__}: {exc}"
+            return label, None, " ".join(reason.split())
+
+    with bar, ThreadPoolExecutor(max(1, workers)) as pool:
+        try:
+            for label, path, outcome in pool.map(one, list(items)):
+                if path is None:
+                    report.failed.append((label, outcome))
+                    continue
+                report.paths[label] = path
+                (report.cached if outcome is None else report.fetched).append(label)
+                report.bytes_transferred += outcome or 0
+        except BaseException:  # Ctrl-C: stop the transfers; their parts stay for a resume
+            cancel.set()
+            pool.shutdown(cancel_futures=True)
+            raise
+    return report
+
+
+@dataclass
+class VerifyReport:
+    """What :func:`verify` found (cache paths): ok, damaged, foreign, repaired."""
+
+    ok: list = field(default_factory=list)
+    damaged: list = field(default_factory=list)
+    foreign: list = field(default_factory=list)
+    repaired: list = field(default_factory=list)
+    failed: list[tuple[Path, str]] = field(default_factory=list)  # repairs that failed
+
+
+def verify(cache: Cache, urls: dict[str, str] | None = None, repair: bool = False) -> VerifyReport:
+    """Re-hash every cached file and report those whose content no longer fits their name.
+
+    Parameters
+    ----------
+    cache : Cache
+        The cache to check.
+    urls : dict, optional
+        ``file_hash -> url``: where to get damaged files again.
+    repair : bool
+        Delete every damaged file (a wrong file must never be served) and fetch
+        again those with a URL. Foreign files (anything that is not a cache entry)
+        are reported, never touched.
+    """
+    report, entries = VerifyReport(), []
+    for path in _walk(cache.root):
+        digest = _entry_digest(cache.root, path)
+        if digest is None:
+            report.foreign.append(path)
+        elif digest:
+            entries.append((path, digest))
+    with ThreadPoolExecutor(min(4, os.cpu_count() or 1)) as pool:
+        hashes = list(pool.map(_hash_or_reason, [path for path, _ in entries]))
+    for (path, digest), got in zip(entries, hashes, strict=True):
+        (report.ok if got == digest else report.damaged).append(path)
+    for path in report.damaged if repair else []:
+        digest, suffix = path.name[:128], path.name[128:]
+        with cache._lock(digest):
+            if path.is_file() and _hash_or_reason(path) != digest:  # not mended meanwhile
+                path.unlink()
+        if (urls or {}).get(digest):
+            try:
+                cache.fetch(urls[digest], digest, suffix)
+                report.repaired.append(path)
+            except VboError as exc:
+                report.failed.append((path, str(exc)))
+    return report
+
+
+@dataclass
+class AdoptReport:
+    """What :func:`adopt` did with the files it hashed (paths in the adopted directory)."""
+
+    adopted: list = field(default_factory=list)  # now in the cache
+    present: list = field(default_factory=list)  # their content was cached already
+    unknown: list = field(default_factory=list)  # not among the known digests
+
+
+def adopt(cache: Cache, path: str | os.PathLike, known: dict[str, str]) -> AdoptReport:
+    """Take the files the cache wants from an existing directory, without downloading.
+
+    Walks ``path`` (an AllenSDK cache, say, symlinks and all), hashes each regular
+    file whose name ends with a wanted suffix (each content once, however many
+    links name it), and hardlinks (same filesystem) or copies those whose digest is
+    in ``known`` into the cache. The user's files are never moved or changed; a
+    hardlinked file shares its source's inode and mode, and :func:`verify` notices
+    if the source is edited later.
+
+    Parameters
+    ----------
+    cache : Cache
+        The cache to fill.
+    path : str or path
+        The directory to walk.
+    known : dict
+        ``file_hash -> suffix`` of the wanted files (e.g. every NWB of a manifest).
+    """
+    top = Path(path).expanduser()
+    if not top.is_dir():
+        raise VboError(f"{top}: not a directory to adopt files from")
+    wanted = {digest: _valid_suffix(suffix) for digest, suffix in known.items()}
+    suffixes, report, seen = tuple(set(wanted.values())), AdoptReport(), set()
+    for file in sorted(_walk(top)):
+        if not file.name.lower().endswith(suffixes):
+            continue
+        try:
+            info = file.stat()  # follows a symlink to the file it names
+        except OSError:  # a dangling link
+            continue
+        if not stat.S_ISREG(info.st_mode) or (info.st_dev, info.st_ino) in seen:
+            continue
+        seen.add((info.st_dev, info.st_ino))
+        digest = hash_file(file)
+        if digest not in wanted:
+            report.unknown.append(file)
+        elif cache._adopt(file.resolve(), digest, wanted[digest]):
+            report.adopted.append(file)
+        else:
+            report.present.append(file)
+    return report
+
+
+class _Hasher:
+    """BLAKE2b in a thread of its own, fed through a bounded queue.
+
+    hashlib releases the GIL on large buffers, so the hash overlaps the transfer
+    instead of adding to it; the bounded queue keeps memory flat.
+    """
+
+    def __init__(self, digest):
+        self._queue: queue.Queue = queue.Queue(QUEUE_CHUNKS)
+        self._thread = threading.Thread(target=self._run, args=(digest,), daemon=True)
+        self._thread.start()
+
+    def _run(self, digest) -> None:
+        while (chunk := self._queue.get()) is not None:
+            digest.update(chunk)
+
+    def update(self, chunk: bytes) -> None:
+        self._queue.put(chunk)
+
+    def __enter__(self) -> _Hasher:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._queue.put(None)  # drain: the digest then covers every chunk given
+        self._thread.join()
+
+
+class _Partial:
+    """A ``.part`` file and the running digest of exactly the bytes it holds."""
+
+    def __init__(self, path: Path):
+        self.path, self.etag = path, None
+        self.restart()
+
+    def restart(self) -> None:
+        self.size, self.digest = 0, hashlib.blake2b()
+
+    def discard(self) -> None:
+        self.path.unlink(missing_ok=True)
+        self.restart()
+
+    def load(self) -> None:
+        if self.path.is_file():
+            self.digest, self.size = _read_digest(self.path)
+
+    def hexdigest(self) -> str:
+        return self.digest.hexdigest()
+
+    @contextmanager
+    def appending(self):
+        """Yield ``sink(chunk)``, which appends to the file and (beside) to the digest."""
+        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o666)
+        with os.fdopen(fd, "wb") as file, _Hasher(self.digest) as hasher:
+            file.truncate(self.size)  # drop a tail written but never hashed
+            file.seek(self.size)
+
+            def sink(chunk: bytes) -> None:
+                file.write(chunk)
+                hasher.update(chunk)
+                self.size += len(chunk)
+
+            yield sink
+
+
+class _Meter:
+    """Bytes received, and bytes announced but not yet received.
+
+    ``on_total`` hears every change of the announced amount, so an overall
+    progress bar's total grows as responses arrive and shrinks when one gives up.
+    """
+
+    def __init__(self, progress=None, on_total=None):
+        self.progress, self.on_total = progress, on_total
+        self.received = self.outstanding = 0
+
+    def expect(self, nbytes: int) -> None:
+        if self.on_total and nbytes != self.outstanding:
+            self.on_total(nbytes - self.outstanding)
+        self.outstanding = nbytes
+
+    def add(self, nbytes: int) -> None:
+        self.received += nbytes
+        self.outstanding = max(0, self.outstanding - nbytes)
+        if self.progress:
+            self.progress(nbytes)
+
+    def close(self) -> None:
+        self.expect(0)
+
+
+def _attempt(url: str, part: _Partial, meter: _Meter, cancel) -> None:
+    """One GET, resuming after what ``part`` holds; raises Retry for a transient failure."""
+    if cancel is not None and cancel.is_set():
+        raise VboError(f"{url}: cancelled")
+    headers = {"Accept-Encoding": "identity"}  # the bytes hashed are the bytes stored
+    if part.size:
+        headers["Range"] = f"bytes={part.size}-"
+        if part.etag:
+            headers["If-Range"] = part.etag
+    with session().get(url, headers=headers, stream=True, timeout=TIMEOUT) as response:
+        if response.status_code == 416 and part.size:  # the part is longer than the object
+            part.restart()
+            raise Retry(f"HTTP 416 Range Not Satisfiable from {url}")
+        check(response, url)
+        _line_up(response, part)
+        part.etag = response.headers.get("ETag") or part.etag
+        length = int(response.headers.get("Content-Length", -1))
+        meter.expect(max(length, 0))
+        got = 0
+        with part.appending() as sink:
+            for chunk in response.iter_content(CHUNK):
+                if cancel is not None and cancel.is_set():
+                    raise VboError(f"{url}: cancelled")
+                sink(chunk)
+                got += len(chunk)
+                meter.add(len(chunk))
+        if 0 <= length != got:
+            raise Retry(f"truncated body from {url}: {got} of {length} bytes")
+
+
+def _line_up(response, part: _Partial) -> None:
+    """Append after a 206 that starts where the part ends; start over after a 200."""
+    if response.status_code != 206:
+        part.restart()  # a 200 carries the whole object
+        return
+    content_range = response.headers.get("Content-Range", "")
+    match = _CONTENT_RANGE.fullmatch(content_range.strip())
+    if not match or int(match.group(1)) != part.size:
+        part.restart()
+        raise Retry(f"unexpected Content-Range {content_range!r} for bytes={part.size}-")
+
+
+def _install(part: Path, final: Path) -> None:
+    """fsync the verified part, drop its write bits, and rename it into place (atomic)."""
+    fd = os.open(part, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+        mode = stat.S_IMODE(os.fstat(fd).st_mode)
+    finally:
+        os.close(fd)
+    os.chmod(part, mode & 0o444)
+    os.replace(part, final)
+
+
+def _makedirs(path: Path) -> None:
+    os.makedirs(path, mode=DIR_MODE, exist_ok=True)
+
+
+def _walk(top: Path):
+    """Every file and symlink below ``top``; links to directories are listed, not followed."""
+    for where, dirs, names in os.walk(top):
+        for name in names + [d for d in dirs if os.path.islink(os.path.join(where, d))]:
+            yield Path(where) / name
+
+
+def _entry_digest(root: Path, path: Path) -> str | None:
+    """The digest a cache file is named for; "" for a part or lock; None if foreign."""
+    parts = path.relative_to(root).parts
+    if path.is_symlink() or not path.is_file() or len(parts) not in (2, 3):
+        return None
+    name = parts[-1]
+    digest, ending = name[:128], name[128:]
+    if not _DIGEST.fullmatch(digest):
+        return None
+    if len(parts) == 2:  # partial/<h>.part, locks/<h>.lock
+        return "" if ending == {"partial": ".part", "locks": ".lock"}.get(parts[0]) else None
+    if parts[0] == "blake2b" and parts[1] == digest[:2] and _SUFFIX.fullmatch(ending):
+        return digest
+    return None
+
+
+def _hash_or_reason(path: Path) -> str:
+    try:
+        return hash_file(path)
+    except OSError as exc:
+        return f"unreadable: {exc}"
+
+
+def _valid_digest(file_hash: str) -> str:
+    if not isinstance(file_hash, str) or not _DIGEST.fullmatch(file_hash):
+        raise VboError(f"not a BLAKE2b hex digest (128 lowercase hex): {str(file_hash)[:80]!r}")
+    return file_hash
+
+
+def _valid_suffix(suffix: str) -> str:
+    if not isinstance(suffix, str) or not _SUFFIX.fullmatch(suffix):
+        raise VboError(f"not a file name suffix like '.nwb': {str(suffix)[:40]!r}")
+    return suffix

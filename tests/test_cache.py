@@ -1,0 +1,366 @@
+"""The download cache against moto's real S3 server on loopback, behind a fault proxy."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import random
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import boto3
+import pytest
+from faultproxy import FaultProxy
+from moto.server import ThreadedMotoServer
+
+from intake_vbo.cache import CHUNK, Cache, adopt, cache_dir, fetch_many, hash_file, verify
+from intake_vbo.errors import VboError
+
+BUCKET = "intake-vbo-cache-tests"  # moto's backend is shared by every server in a process
+PREFIX = "visual-behavior-ophys/behavior_sessions/"
+WORKER = Path(__file__).with_name("cache_worker.py")
+REPO = Path(__file__).resolve().parents[1]
+
+
+@dataclass
+class Obj:
+    key: str
+    version_id: str
+    data: bytes
+
+    @property
+    def digest(self) -> str:
+        return hashlib.blake2b(self.data).hexdigest()
+
+    @property
+    def path(self) -> str:  # what the proxy counts by
+        return f"/{BUCKET}/{self.key}"
+
+    def url(self, base: str) -> str:
+        return f"{base}{self.path}?versionId={self.version_id}"
+
+
+@dataclass
+class Release:
+    endpoint: str
+    objects: list[Obj]
+    big: Obj  # 6 MiB, for interrupted downloads
+
+
+@pytest.fixture(scope="module")
+def release():
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto logs every request
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        region_name="us-west-2",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": "us-west-2"})
+    s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
+    policy = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": "*",
+                "Action": ["s3:GetObject", "s3:GetObjectVersion"],
+                "Resource": f"arn:aws:s3:::{BUCKET}/*",
+            }
+        ],
+    }
+    s3.put_bucket_policy(Bucket=BUCKET, Policy=json.dumps(policy))
+    rng = random.Random(20240501)
+
+    def put(key: str, data: bytes) -> Obj:
+        return Obj(key, s3.put_object(Bucket=BUCKET, Key=key, Body=data)["VersionId"], data)
+
+    objects = [
+        put(f"{PREFIX}behavior_session_{i}.nwb", rng.randbytes(rng.randint(200_000, 2_000_000)))
+        for i in range(30)
+    ]
+    put(objects[0].key, b"a newer version of the same key")  # versionId must pick the old one
+    big = put(f"{PREFIX}behavior_session_big.nwb", rng.randbytes(6 * CHUNK))
+    yield Release(endpoint, objects, big)
+    server.stop()
+
+
+@pytest.fixture
+def proxy(release):
+    with FaultProxy(release.endpoint, seed=11) as proxy:
+        yield proxy
+
+
+@pytest.fixture(autouse=True)
+def quick_backoff(monkeypatch):
+    monkeypatch.setenv("VBO_BACKOFF_BASE", "0.01")
+
+
+@pytest.fixture
+def cache(tmp_path):
+    """A cache in tmp_path/cache; afterwards, nothing may have been written beside it."""
+    before = set(tmp_path.iterdir())
+    yield Cache(tmp_path / "cache")
+    assert set(tmp_path.iterdir()) - before <= {tmp_path / "cache"}
+
+
+def one_line(error: pytest.ExceptionInfo) -> str:
+    message = str(error.value)
+    assert "\n" not in message and message
+    return message
+
+
+def files_under(root: Path) -> list[Path]:
+    return sorted(p for p in root.rglob("*") if p.is_file() or p.is_symlink())
+
+
+def worker(root: Path, url: str, digest: str) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": str(REPO), "VBO_BACKOFF_BASE": "0.01"}
+    args = [sys.executable, str(WORKER), str(root), url, digest]
+    return subprocess.Popen(args, env=env, stdout=subprocess.PIPE, text=True)
+
+
+def test_bulk_fetch_through_faults_verifies_every_file(release, proxy, cache):
+    proxy.rate = 0.3
+    items = [(o.key, o.url(proxy.url), o.digest) for o in release.objects]
+    report = fetch_many(cache, items, workers=8, progress=False)
+    assert report.failed == []
+    assert sorted(report.fetched) == sorted(o.key for o in release.objects)
+    assert sum(proxy.injected.values()) >= 5 and len(proxy.injected) >= 3  # faults happened
+    for obj in release.objects:
+        path = report.paths[obj.key]
+        assert path == cache.path(obj.digest) and hash_file(path) == obj.digest
+        assert path.stat().st_mode & 0o222 == 0  # read-only
+    assert report.bytes_transferred >= sum(len(o.data) for o in release.objects)
+    assert not list((cache.root / "partial").iterdir())
+    again = fetch_many(cache, items, workers=8, progress=False)
+    assert sorted(again.cached) == sorted(report.fetched) and again.bytes_transferred == 0
+
+
+def test_fetch_many_keeps_successes_collects_failures_shows_one_bar(release, proxy, cache, capsys):
+    objects = release.objects[12:15]
+    items = [(o.key, o.url(proxy.url), o.digest) for o in objects]
+    items.append(("missing", f"{proxy.url}/{BUCKET}/{PREFIX}nowhere.nwb", release.big.digest))
+    report = fetch_many(cache, items, workers=2, progress=True)
+    assert sorted(report.fetched) == sorted(o.key for o in objects)
+    assert [label for label, _ in report.failed] == ["missing"] and "404" in report.failed[0][1]
+    assert report.bytes_transferred == sum(len(o.data) for o in objects)
+    bar = capsys.readouterr().err.rsplit("\r", 1)[-1]
+    assert bar.startswith("fetch: 100%") and "B/s" in bar
+    seen = []
+    other = release.objects[15]
+    cache.fetch(other.url(proxy.url), other.digest, progress=seen.append)
+    assert sum(seen) == len(other.data) and len(seen) >= len(other.data) // CHUNK
+
+
+def test_a_shared_cache_is_group_writable_and_its_files_read_only(release, cache):
+    obj = release.objects[16]
+    old = os.umask(0o002)
+    try:
+        path = cache.fetch(obj.url(release.endpoint), obj.digest)
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o444
+    for folder in (path.parent, cache.root / "partial", cache.root / "locks"):
+        assert stat.S_IMODE(folder.stat().st_mode) == 0o775
+    lock = cache.root / "locks" / f"{obj.digest}.lock"
+    assert stat.S_IMODE(lock.stat().st_mode) == 0o666  # any user of the disk can take it
+
+
+def test_sigkill_leaves_a_partial_and_a_rerun_fetches_only_the_rest(release, proxy, cache):
+    obj = release.big
+    part = cache.root / "partial" / f"{obj.digest}.part"
+    proxy.throttle = 2 * CHUNK
+    child = worker(cache.root, obj.url(proxy.url), obj.digest)
+    deadline = time.monotonic() + 30
+    while not (part.exists() and part.stat().st_size >= 2 * CHUNK):
+        assert time.monotonic() < deadline and child.poll() is None
+        time.sleep(0.02)
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    assert not cache.has(obj.digest)
+    kept = part.stat().st_size
+    assert 0 < kept < len(obj.data)
+    proxy.throttle = None
+    path = cache.fetch(obj.url(proxy.url), obj.digest)
+    assert hash_file(path) == obj.digest and not part.exists()
+    rerun = proxy.log[-1]
+    assert rerun.range == f"bytes={kept}-" and rerun.status == 206
+    assert rerun.sent == len(obj.data) - kept
+
+
+def test_truncated_body_resumes_and_a_200_to_a_range_starts_over(release, proxy, cache):
+    obj = release.big
+    proxy.script = ["truncate"]
+    assert hash_file(cache.fetch(obj.url(proxy.url), obj.digest)) == obj.digest
+    cut, resume = proxy.log
+    assert cut.sent == len(obj.data) // 2
+    assert resume.range == f"bytes={cut.sent // CHUNK * CHUNK}-"
+    assert cut.sent + resume.sent <= len(obj.data) + CHUNK
+    other = release.objects[3]
+    proxy.script = ["truncate", "norange"]
+    assert hash_file(cache.fetch(other.url(proxy.url), other.digest)) == other.digest
+    assert proxy.log[-1].status == 200 and proxy.log[-1].sent == len(other.data)
+
+
+def test_every_transient_fault_is_retried_and_retry_after_honoured(release, proxy, cache):
+    obj = release.objects[4]
+    proxy.script = ["503", "500", "reset-headers", "reset-body", "slow"]
+    start = time.monotonic()
+    assert hash_file(cache.fetch(obj.url(proxy.url), obj.digest)) == obj.digest
+    assert time.monotonic() - start >= 0.9  # Retry-After: 1, despite the tiny backoff base
+    assert [r.fault for r in proxy.log] == ["503", "500", "reset-headers", "reset-body", "slow"]
+
+
+def test_processes_fetching_one_file_transfer_it_once(release, proxy, cache):
+    obj = max(release.objects[:10], key=lambda o: len(o.data))
+    proxy.throttle = len(obj.data) / 2.0  # two seconds, so the four overlap
+    children = [worker(cache.root, obj.url(proxy.url), obj.digest) for _ in range(4)]
+    results = [json.loads(child.communicate(timeout=60)[0]) for child in children]
+    assert [child.returncode for child in children] == [0] * 4
+    assert {r["path"] for r in results} == {str(cache.path(obj.digest))}
+    assert [r["received"] for r in results if r["received"] is not None] == [len(obj.data)]
+    assert any(r["received"] is None and not r["present"] for r in results)  # one waited
+    assert proxy.requests[obj.path] == 1 and proxy.sent[obj.path] == len(obj.data)
+
+
+def test_memory_stays_flat_while_a_large_file_streams(release, cache):
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=release.endpoint,
+        region_name="us-west-2",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    data = random.Random(3).randbytes(96 << 20)
+    key = f"{PREFIX}behavior_session_large.nwb"
+    obj = Obj(key, s3.put_object(Bucket=BUCKET, Key=key, Body=data)["VersionId"], data)
+    child = worker(cache.root, obj.url(release.endpoint), obj.digest)
+    result = json.loads(child.communicate(timeout=60)[0])
+    s3.delete_object(Bucket=BUCKET, Key=key, VersionId=obj.version_id)
+    assert result["received"] == len(data) and hash_file(result["path"]) == obj.digest
+    assert result["maxrss"] < 64 << 20  # ~40 MiB; holding the body would take over 96 MiB
+
+
+def test_threads_fetching_one_file_transfer_it_once(release, proxy, cache):
+    obj = release.objects[5]
+    proxy.throttle = len(obj.data) / 0.5
+    with ThreadPoolExecutor(4) as pool:
+        paths = set(pool.map(lambda _: cache.fetch(obj.url(proxy.url), obj.digest), range(4)))
+    assert paths == {cache.path(obj.digest)} and proxy.requests[obj.path] == 1
+
+
+def test_wrong_hash_is_retried_then_a_one_line_error_and_nothing_cached(release, proxy, cache):
+    obj = release.objects[6]
+    wrong = hashlib.blake2b(b"not this file").hexdigest()
+    with pytest.raises(VboError) as error:
+        cache.fetch(obj.url(proxy.url), wrong)
+    message = one_line(error)
+    assert obj.key in message and wrong in message and obj.digest in message
+    assert proxy.requests[obj.path] == 2
+    assert [p.parent.name for p in files_under(cache.root)] == ["locks"]
+
+
+def test_verify_finds_a_flipped_bit_and_repair_mends_it(release, cache):
+    good, bad = release.objects[7], release.objects[8]
+    for obj in (good, bad):
+        cache.fetch(obj.url(release.endpoint), obj.digest)
+    damaged = cache.path(bad.digest)
+    os.chmod(damaged, 0o644)
+    with open(damaged, "r+b") as f:
+        f.seek(len(bad.data) // 3)
+        byte = f.read(1)[0]
+        f.seek(-1, os.SEEK_CUR)
+        f.write(bytes([byte ^ 0x10]))
+    stray = cache.root / "blake2b" / "notes.txt"
+    stray.write_text("mine")
+    link = damaged.parent / ("0" * 128 + ".nwb")
+    link.symlink_to(damaged)
+    report = verify(cache)
+    assert report.ok == [cache.path(good.digest)] and report.damaged == [damaged]
+    assert sorted(report.foreign) == sorted([stray, link]) and report.repaired == []
+    report = verify(cache, {bad.digest: bad.url(release.endpoint)}, repair=True)
+    assert report.repaired == [damaged] and hash_file(damaged) == bad.digest
+    assert verify(cache).damaged == [] and stray.exists()  # foreign files are never touched
+
+
+def test_adopt_takes_known_files_without_any_request(release, cache, tmp_path_factory, monkeypatch):
+    a, b, absent = release.objects[9], release.objects[10], release.objects[11]
+    sdk = tmp_path_factory.mktemp("allensdk")
+    old = sdk / "visual-behavior-ophys-1.0.1" / "behavior_sessions"
+    new = sdk / "visual-behavior-ophys-1.1.0" / "behavior_sessions"
+    for folder in (old, new):
+        folder.mkdir(parents=True)
+    (old / "behavior_session_9.nwb").write_bytes(a.data)
+    (new / "behavior_session_9.nwb").symlink_to(old / "behavior_session_9.nwb")
+    (new / "behavior_session_10.nwb").write_bytes(b.data)
+    (new / "behavior_session_99.nwb").write_bytes(b"unknown content")
+    (new / "behavior_session_table.csv").write_text("a,b\n1,2\n")
+
+    def no_network(*args, **kwargs):
+        raise AssertionError("adopt must not touch the network")
+
+    monkeypatch.setattr(socket.socket, "connect", no_network)
+    known = {o.digest: ".nwb" for o in (a, b, absent)}
+    report = adopt(cache, sdk, known)
+    assert sorted(p.name for p in report.adopted) == ["behavior_session_10.nwb"] + [
+        "behavior_session_9.nwb"
+    ]
+    assert [p.name for p in report.unknown] == ["behavior_session_99.nwb"]
+    assert cache.has(a.digest) and cache.has(b.digest) and not cache.has(absent.digest)
+    assert hash_file(cache.path(a.digest)) == a.digest
+    assert (old / "behavior_session_9.nwb").read_bytes() == a.data  # the user's files stay
+    assert (new / "behavior_session_9.nwb").is_symlink()
+    assert adopt(cache, sdk, known).adopted == []
+
+
+def test_404_is_final_and_one_line(release, proxy, cache):
+    url = f"{proxy.url}/{BUCKET}/{PREFIX}behavior_session_missing.nwb"
+    with pytest.raises(VboError) as error:
+        cache.fetch(url, release.objects[0].digest)
+    assert "404" in one_line(error) and "behavior_session_missing.nwb" in str(error.value)
+    assert proxy.requests[f"/{BUCKET}/{PREFIX}behavior_session_missing.nwb"] == 1
+    assert not cache.has(release.objects[0].digest)
+
+
+def test_unreachable_server_fails_after_retries(release, cache):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    url = f"http://127.0.0.1:{port}/{BUCKET}/{release.objects[0].key}"
+    with pytest.raises(VboError) as error:
+        cache.fetch(url, release.objects[0].digest)
+    assert "attempts" in one_line(error) and f"127.0.0.1:{port}" in str(error.value)
+
+
+@pytest.mark.parametrize(
+    ("digest", "suffix"),
+    [("../" * 3 + "etc", ".nwb"), ("A" * 128, ".nwb"), ("a" * 128, "/../x"), ("a" * 128, "")],
+)
+def test_names_that_could_escape_the_root_are_refused(cache, digest, suffix):
+    with pytest.raises(VboError) as error:
+        cache.fetch("http://127.0.0.1:9/x", digest, suffix)
+    one_line(error)
+    assert not cache.root.exists()
+
+
+def test_cache_dir_prefers_environment_then_recorded(monkeypatch, tmp_path):
+    monkeypatch.setenv("VBO_CACHE_DIR", str(tmp_path / "env"))
+    assert cache_dir(tmp_path / "recorded") == tmp_path / "env"
+    monkeypatch.delenv("VBO_CACHE_DIR")
+    assert cache_dir(tmp_path / "recorded") == tmp_path / "recorded"
+    assert "intake-vbo" in str(cache_dir())
