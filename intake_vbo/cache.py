@@ -46,8 +46,8 @@ CHUNK = 1 << 20  # bytes per read and write: big for throughput, small to resume
 QUEUE_CHUNKS = 8  # chunks waiting for the hashing thread: bounds memory
 MISMATCH_RETRIES = 1  # a whole download with the wrong digest is tried again this often
 DIR_MODE = 0o775
-_DIGEST = re.compile(r"[0-9a-f]{128}")
-_SUFFIX = re.compile(r"\.[a-z0-9]{1,16}")
+DIGEST = re.compile(r"[0-9a-f]{128}")
+SUFFIX = re.compile(r"\.[a-z0-9]{1,16}")
 _CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
 
 
@@ -102,7 +102,7 @@ class Cache:
 
     def path(self, file_hash: str, suffix: str = ".nwb") -> Path:
         """Where the content with digest ``file_hash`` lives (it may not exist yet)."""
-        digest, suffix = _valid_digest(file_hash), _valid_suffix(suffix)
+        digest, suffix = _valid_digest(file_hash), valid_suffix(suffix)
         return self.root / "blake2b" / digest[:2] / f"{digest}{suffix}"
 
     def has(self, file_hash: str, suffix: str = ".nwb") -> bool:
@@ -146,7 +146,7 @@ class Cache:
             return final, None
         meter = _Meter(progress, on_total)
         try:
-            with self._lock(file_hash):
+            with self.lock(file_hash):
                 if final.is_file():  # another process finished it while we waited
                     return final, None
                 self._download(url, file_hash, final, meter, cancel)
@@ -158,7 +158,7 @@ class Cache:
             meter.close()
         return final, meter.received
 
-    def _lock(self, digest: str):
+    def lock(self, digest: str):
         from filelock import FileLock
 
         _makedirs(self.root / "locks")
@@ -187,10 +187,10 @@ class Cache:
         _makedirs(final.parent)
         _install(part.path, final)
 
-    def _adopt(self, source: Path, digest: str, suffix: str) -> bool:
+    def adopt_file(self, source: Path, digest: str, suffix: str) -> bool:
         """Take a local file with a known digest: hardlink it, else copy and check it."""
         final = self.path(digest, suffix)
-        with self._lock(digest):
+        with self.lock(digest):
             if final.is_file():
                 return False
             _makedirs(final.parent)
@@ -280,109 +280,6 @@ def fetch_many(
             cancel.set()
             pool.shutdown(cancel_futures=True)
             raise
-    return report
-
-
-@dataclass
-class VerifyReport:
-    """What :func:`verify` found (cache paths): ok, damaged, foreign, repaired."""
-
-    ok: list = field(default_factory=list)
-    damaged: list = field(default_factory=list)
-    foreign: list = field(default_factory=list)
-    repaired: list = field(default_factory=list)
-    failed: list[tuple[Path, str]] = field(default_factory=list)  # repairs that failed
-
-
-def verify(cache: Cache, urls: dict[str, str] | None = None, repair: bool = False) -> VerifyReport:
-    """Re-hash every cached file and report those whose content no longer fits their name.
-
-    Parameters
-    ----------
-    cache : Cache
-        The cache to check.
-    urls : dict, optional
-        ``file_hash -> url``: where to get damaged files again.
-    repair : bool
-        Delete every damaged file (a wrong file must never be served) and fetch
-        again those with a URL. Foreign files (anything that is not a cache entry)
-        are reported, never touched.
-    """
-    report, entries = VerifyReport(), []
-    for path in _walk(cache.root):
-        digest = _entry_digest(cache.root, path)
-        if digest is None:
-            report.foreign.append(path)
-        elif digest:
-            entries.append((path, digest))
-    with ThreadPoolExecutor(min(4, os.cpu_count() or 1)) as pool:
-        hashes = list(pool.map(_hash_or_reason, [path for path, _ in entries]))
-    for (path, digest), got in zip(entries, hashes, strict=True):
-        (report.ok if got == digest else report.damaged).append(path)
-    for path in report.damaged if repair else []:
-        digest, suffix = path.name[:128], path.name[128:]
-        with cache._lock(digest):
-            if path.is_file() and _hash_or_reason(path) != digest:  # not mended meanwhile
-                path.unlink()
-        if (urls or {}).get(digest):
-            try:
-                cache.fetch(urls[digest], digest, suffix)
-                report.repaired.append(path)
-            except VboError as exc:
-                report.failed.append((path, str(exc)))
-    return report
-
-
-@dataclass
-class AdoptReport:
-    """What :func:`adopt` did with the files it hashed (paths in the adopted directory)."""
-
-    adopted: list = field(default_factory=list)  # now in the cache
-    present: list = field(default_factory=list)  # their content was cached already
-    unknown: list = field(default_factory=list)  # not among the known digests
-
-
-def adopt(cache: Cache, path: str | os.PathLike, known: dict[str, str]) -> AdoptReport:
-    """Take the files the cache wants from an existing directory, without downloading.
-
-    Walks ``path`` (an AllenSDK cache, say, symlinks and all), hashes each regular
-    file whose name ends with a wanted suffix (each content once, however many
-    links name it), and hardlinks (same filesystem) or copies those whose digest is
-    in ``known`` into the cache. The user's files are never moved or changed; a
-    hardlinked file shares its source's inode and mode, and :func:`verify` notices
-    if the source is edited later.
-
-    Parameters
-    ----------
-    cache : Cache
-        The cache to fill.
-    path : str or path
-        The directory to walk.
-    known : dict
-        ``file_hash -> suffix`` of the wanted files (e.g. every NWB of a manifest).
-    """
-    top = Path(path).expanduser()
-    if not top.is_dir():
-        raise VboError(f"{top}: not a directory to adopt files from")
-    wanted = {digest: _valid_suffix(suffix) for digest, suffix in known.items()}
-    suffixes, report, seen = tuple(set(wanted.values())), AdoptReport(), set()
-    for file in sorted(_walk(top)):
-        if not file.name.lower().endswith(suffixes):
-            continue
-        try:
-            info = file.stat()  # follows a symlink to the file it names
-        except OSError:  # a dangling link
-            continue
-        if not stat.S_ISREG(info.st_mode) or (info.st_dev, info.st_ino) in seen:
-            continue
-        seen.add((info.st_dev, info.st_ino))
-        digest = hash_file(file)
-        if digest not in wanted:
-            report.unknown.append(file)
-        elif cache._adopt(file.resolve(), digest, wanted[digest]):
-            report.adopted.append(file)
-        else:
-            report.present.append(file)
     return report
 
 
@@ -534,43 +431,13 @@ def _makedirs(path: Path) -> None:
     os.makedirs(path, mode=DIR_MODE, exist_ok=True)
 
 
-def _walk(top: Path):
-    """Every file and symlink below ``top``; links to directories are listed, not followed."""
-    for where, dirs, names in os.walk(top):
-        for name in names + [d for d in dirs if os.path.islink(os.path.join(where, d))]:
-            yield Path(where) / name
-
-
-def _entry_digest(root: Path, path: Path) -> str | None:
-    """The digest a cache file is named for; "" for a part or lock; None if foreign."""
-    parts = path.relative_to(root).parts
-    if path.is_symlink() or not path.is_file() or len(parts) not in (2, 3):
-        return None
-    name = parts[-1]
-    digest, ending = name[:128], name[128:]
-    if not _DIGEST.fullmatch(digest):
-        return None
-    if len(parts) == 2:  # partial/<h>.part, locks/<h>.lock
-        return "" if ending == {"partial": ".part", "locks": ".lock"}.get(parts[0]) else None
-    if parts[0] == "blake2b" and parts[1] == digest[:2] and _SUFFIX.fullmatch(ending):
-        return digest
-    return None
-
-
-def _hash_or_reason(path: Path) -> str:
-    try:
-        return hash_file(path)
-    except OSError as exc:
-        return f"unreadable: {exc}"
-
-
 def _valid_digest(file_hash: str) -> str:
-    if not isinstance(file_hash, str) or not _DIGEST.fullmatch(file_hash):
+    if not isinstance(file_hash, str) or not DIGEST.fullmatch(file_hash):
         raise VboError(f"not a BLAKE2b hex digest (128 lowercase hex): {str(file_hash)[:80]!r}")
     return file_hash
 
 
-def _valid_suffix(suffix: str) -> str:
-    if not isinstance(suffix, str) or not _SUFFIX.fullmatch(suffix):
+def valid_suffix(suffix: str) -> str:
+    if not isinstance(suffix, str) or not SUFFIX.fullmatch(suffix):
         raise VboError(f"not a file name suffix like '.nwb': {str(suffix)[:40]!r}")
     return suffix

@@ -91,8 +91,8 @@ def _summary(report) -> None:
 
 
 def cmd_verify(args) -> int:
-    from .cache import verify
     from .resolve import catalog_files
+    from .upkeep import verify
 
     files = catalog_files(args.catalog)
     report = verify(files.cache(), files.urls(), repair=args.repair)
@@ -111,12 +111,15 @@ def cmd_verify(args) -> int:
 
 
 def cmd_adopt(args) -> int:
-    from .cache import adopt
     from .resolve import catalog_files
+    from .upkeep import adopt
 
     files = catalog_files(args.catalog)
     report = adopt(files.cache(), args.path, files.suffixes())
-    print(report.summary() if hasattr(report, "summary") else report)
+    print(
+        f"adopted {len(report.adopted)}, already cached {len(report.present)}, "
+        f"not in the catalog {len(report.unknown)}"
+    )
     return 0
 
 

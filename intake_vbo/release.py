@@ -65,8 +65,15 @@ def manifest_key(version: str) -> str:
     return f"{MANIFEST_PREFIX}visual-behavior-ophys_project_manifest_v{version}.json"
 
 
-def list_manifests(bucket: str) -> dict[str, ManifestObject]:
+def list_manifests(bucket: str, page_size: int = 1000) -> dict[str, ManifestObject]:
     """List released manifests with ListObjectsV2, following continuation tokens.
+
+    Parameters
+    ----------
+    bucket : str
+        The bucket URL.
+    page_size : int
+        Keys per listing page (S3 returns at most 1000).
 
     Returns
     -------
@@ -76,7 +83,7 @@ def list_manifests(bucket: str) -> dict[str, ManifestObject]:
     found: dict[str, ManifestObject] = {}
     token = None
     while True:
-        query = {"list-type": "2", "prefix": MANIFEST_PREFIX}
+        query = {"list-type": "2", "prefix": MANIFEST_PREFIX, "max-keys": str(page_size)}
         if token:
             query["continuation-token"] = token
         url = bucket + "?" + urlencode(query)

@@ -22,8 +22,9 @@ import pytest
 from faultproxy import FaultProxy
 from moto.server import ThreadedMotoServer
 
-from intake_vbo.cache import CHUNK, Cache, adopt, cache_dir, fetch_many, hash_file, verify
+from intake_vbo.cache import CHUNK, Cache, cache_dir, fetch_many, hash_file
 from intake_vbo.errors import VboError
+from intake_vbo.upkeep import adopt, verify
 
 BUCKET = "intake-vbo-cache-tests"  # moto's backend is shared by every server in a process
 PREFIX = "visual-behavior-ophys/behavior_sessions/"

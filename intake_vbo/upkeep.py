@@ -1,0 +1,150 @@
+"""Looking after a cache: verify (and repair) what is in it, adopt an existing one.
+
+``verify`` re-hashes every entry against the digest it is named for; ``adopt`` takes
+the files a catalog wants from a directory a user already has (an AllenSDK cache),
+so a lab that holds the data keeps it instead of downloading it again.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .cache import DIGEST, SUFFIX, Cache, hash_file, valid_suffix
+from .errors import VboError
+
+
+@dataclass
+class VerifyReport:
+    """What :func:`verify` found (cache paths): ok, damaged, foreign, repaired."""
+
+    ok: list = field(default_factory=list)
+    damaged: list = field(default_factory=list)
+    foreign: list = field(default_factory=list)
+    repaired: list = field(default_factory=list)
+    failed: list[tuple[Path, str]] = field(default_factory=list)  # repairs that failed
+
+
+def verify(cache: Cache, urls: dict[str, str] | None = None, repair: bool = False) -> VerifyReport:
+    """Re-hash every cached file and report those whose content no longer fits their name.
+
+    Parameters
+    ----------
+    cache : Cache
+        The cache to check.
+    urls : dict, optional
+        ``file_hash -> url``: where to get damaged files again.
+    repair : bool
+        Delete every damaged file (a wrong file must never be served) and fetch
+        again those with a URL. Foreign files (anything that is not a cache entry)
+        are reported, never touched.
+    """
+    report, entries = VerifyReport(), []
+    for path in _walk(cache.root):
+        digest = _entry_digest(cache.root, path)
+        if digest is None:
+            report.foreign.append(path)
+        elif digest:
+            entries.append((path, digest))
+    with ThreadPoolExecutor(min(4, os.cpu_count() or 1)) as pool:
+        hashes = list(pool.map(_hash_or_reason, [path for path, _ in entries]))
+    for (path, digest), got in zip(entries, hashes, strict=True):
+        (report.ok if got == digest else report.damaged).append(path)
+    for path in report.damaged if repair else []:
+        digest, suffix = path.name[:128], path.name[128:]
+        with cache.lock(digest):
+            if path.is_file() and _hash_or_reason(path) != digest:  # not mended meanwhile
+                path.unlink()
+        if (urls or {}).get(digest):
+            try:
+                cache.fetch(urls[digest], digest, suffix)
+                report.repaired.append(path)
+            except VboError as exc:
+                report.failed.append((path, str(exc)))
+    return report
+
+
+@dataclass
+class AdoptReport:
+    """What :func:`adopt` did with the files it hashed (paths in the adopted directory)."""
+
+    adopted: list = field(default_factory=list)  # now in the cache
+    present: list = field(default_factory=list)  # their content was cached already
+    unknown: list = field(default_factory=list)  # not among the known digests
+
+
+def adopt(cache: Cache, path: str | os.PathLike, known: dict[str, str]) -> AdoptReport:
+    """Take the files the cache wants from an existing directory, without downloading.
+
+    Walks ``path`` (an AllenSDK cache, say, symlinks and all), hashes each regular
+    file whose name ends with a wanted suffix (each content once, however many
+    links name it), and hardlinks (same filesystem) or copies those whose digest is
+    in ``known`` into the cache. The user's files are never moved or changed; a
+    hardlinked file shares its source's inode and mode, and :func:`verify` notices
+    if the source is edited later.
+
+    Parameters
+    ----------
+    cache : Cache
+        The cache to fill.
+    path : str or path
+        The directory to walk.
+    known : dict
+        ``file_hash -> suffix`` of the wanted files (e.g. every NWB of a manifest).
+    """
+    top = Path(path).expanduser()
+    if not top.is_dir():
+        raise VboError(f"{top}: not a directory to adopt files from")
+    wanted = {digest: valid_suffix(suffix) for digest, suffix in known.items()}
+    suffixes, report, seen = tuple(set(wanted.values())), AdoptReport(), set()
+    for file in sorted(_walk(top)):
+        if not file.name.lower().endswith(suffixes):
+            continue
+        try:
+            info = file.stat()  # follows a symlink to the file it names
+        except OSError:  # a dangling link
+            continue
+        if not stat.S_ISREG(info.st_mode) or (info.st_dev, info.st_ino) in seen:
+            continue
+        seen.add((info.st_dev, info.st_ino))
+        digest = hash_file(file)
+        if digest not in wanted:
+            report.unknown.append(file)
+        elif cache.adopt_file(file.resolve(), digest, wanted[digest]):
+            report.adopted.append(file)
+        else:
+            report.present.append(file)
+    return report
+
+
+def _walk(top: Path):
+    """Every file and symlink below ``top``; links to directories are listed, not followed."""
+    for where, dirs, names in os.walk(top):
+        for name in names + [d for d in dirs if os.path.islink(os.path.join(where, d))]:
+            yield Path(where) / name
+
+
+def _entry_digest(root: Path, path: Path) -> str | None:
+    """The digest a cache file is named for; "" for a part or lock; None if foreign."""
+    parts = path.relative_to(root).parts
+    if path.is_symlink() or not path.is_file() or len(parts) not in (2, 3):
+        return None
+    name = parts[-1]
+    digest, ending = name[:128], name[128:]
+    if not DIGEST.fullmatch(digest):
+        return None
+    if len(parts) == 2:  # partial/<h>.part, locks/<h>.lock
+        return "" if ending == {"partial": ".part", "locks": ".lock"}.get(parts[0]) else None
+    if parts[0] == "blake2b" and parts[1] == digest[:2] and SUFFIX.fullmatch(ending):
+        return digest
+    return None
+
+
+def _hash_or_reason(path: Path) -> str:
+    try:
+        return hash_file(path)
+    except OSError as exc:
+        return f"unreadable: {exc}"
