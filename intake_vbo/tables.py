@@ -42,51 +42,26 @@ DATE = pa.timestamp("us", tz="UTC")
 INTS = pa.list_(pa.int64())
 TEXTS = pa.list_(pa.string())
 
-# Columns every session-like table shares, in the release's own order.
+# Columns every session-like table shares.
 _SESSION = {
-    "behavior_session_id": INT,
-    "ophys_session_id": INT,
-    "ophys_container_id": INTS,
-    "mouse_id": TEXT,
-    "indicator": TEXT,
-    "full_genotype": TEXT,
-    "driver_line": TEXTS,
-    "cre_line": TEXT,
-    "reporter_line": TEXT,
-    "sex": TEXT,
-    "age_in_days": INT,
-    "project_code": TEXT,
-    "session_type": TEXT,
-    "session_number": INT,
-    "image_set": TEXT,
-    "behavior_type": TEXT,
-    "experience_level": TEXT,
-    "prior_exposures_to_session_type": INT,
-    "prior_exposures_to_image_set": INT,
-    "prior_exposures_to_omissions": INT,
-    "date_of_acquisition": DATE,
-    "equipment_name": TEXT,
-    "imaging_plane_group_count": INT,
-    "num_depths_per_area": INT,
+    **dict.fromkeys(["mouse_id", "indicator", "full_genotype", "cre_line", "reporter_line"], TEXT),
+    **dict.fromkeys(["sex", "project_code", "session_type", "image_set", "behavior_type"], TEXT),
+    **dict.fromkeys(["experience_level", "equipment_name", "file_path"], TEXT),
+    **dict.fromkeys(["behavior_session_id", "ophys_session_id", "age_in_days", "file_id"], INT),
+    **dict.fromkeys(["session_number", "imaging_plane_group_count", "num_depths_per_area"], INT),
+    **{f"prior_exposures_to_{x}": INT for x in ("session_type", "image_set", "omissions")},
     "num_targeted_structures": INT,
+    "ophys_container_id": INTS,
     "ophys_experiment_id": INTS,
-    "file_id": INT,
-    "file_path": TEXT,
+    "driver_line": TEXTS,
+    "date_of_acquisition": DATE,
 }
 # Added to the behavior session table in 1.1.0.
-_TRIAL_COUNTS = {
-    f"{kind}_count": INT
-    for kind in (
-        "trial",
-        "go_trial",
-        "catch_trial",
-        "hit_trial",
-        "miss_trial",
-        "false_alarm_trial",
-        "correct_reject_trial",
-        "engaged_trial",
-    )
-}
+_TRIAL_COUNTS = dict.fromkeys(
+    [f"{x}_count" for x in ("trial", "go_trial", "catch_trial", "hit_trial", "miss_trial")]
+    + ["false_alarm_trial_count", "correct_reject_trial_count", "engaged_trial_count"],
+    INT,
+)
 _EXPERIMENT = {
     **_SESSION,
     "ophys_experiment_id": INT,
