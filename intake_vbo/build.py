@@ -111,8 +111,7 @@ def _build_locked(root, bucket, listing, chosen, cache_dir) -> BuildReport:
         index.write_index(root, staging, parts, latest=built[-1])
         report.built, report.wrote_index = list(fetched), True
     catalog.write_catalogs(root, staging, parts, bucket, cache_dir)
-    if fetched:
-        index.remove_unreferenced(root, parts)
+    index.remove_unreferenced(root, parts)  # also what a killed build left
     index.clear_staging(staging)
     return report
 

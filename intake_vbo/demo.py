@@ -47,7 +47,7 @@ def run_demo(workdir: Path, scale: float = 1.0) -> int:
         print("list(cat) =", list(cat))
         print("list(cat.latest) =", list(cat.latest))
         exps = cat.latest.ophys_experiments.read()
-        print(f"cat.latest.ophys_experiments.read(): {exps.shape[0]} rows x {exps.shape[1]} columns")
+        print(f"latest.ophys_experiments.read(): {exps.shape[0]} rows x {exps.shape[1]} columns")
         print(exps[["mouse_id", "cre_line", "session_type", "date_of_acquisition"]].head())
 
         _step("DuckDB, across every version (the same file opens in the duckdb CLI)")

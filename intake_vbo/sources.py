@@ -206,6 +206,11 @@ class NWBSource(DataSource):
         extra["path"] = str(cache.path(entry["file_hash"]))
         return Schema(dtype=None, shape=None, npartitions=1, extra_metadata=extra)
 
+    def discover(self) -> dict:
+        """Key, version id, hash and whether the file is cached now, without downloading."""
+        self._schema = None  # "cached" changes under us: never serve a stale answer
+        return super().discover()
+
     def describe(self) -> dict:
         """intake's description plus the file: key, version id, hash, cached or not."""
         info = super().describe()

@@ -42,3 +42,68 @@ def loopback_only():
     socket.socket.connect, socket.socket.connect_ex = connect, connect_ex
     yield
     socket.socket.connect, socket.socket.connect_ex = real_connect, real_connect_ex
+
+
+# The sample release the tests serve: every table at 5% of real scale, three versions.
+SCALE = 0.05
+
+
+@pytest.fixture(scope="session")
+def sample_release() -> Path:
+    """A generated release on disk, cached in .sample-cache between runs."""
+    from intake_vbo.sample import generate_release
+
+    return generate_release(REPO / ".sample-cache" / f"scale-{SCALE}", scale=SCALE)
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint():
+    """moto's S3 server on a free loopback port, for the whole session."""
+    from intake_vbo.loopback import start_server
+
+    server, endpoint = start_server()
+    yield endpoint
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def bucket_url(s3_endpoint, sample_release) -> str:
+    """Every sample version published, in order, to the shared (read-only) bucket."""
+    from intake_vbo.loopback import publish
+
+    return publish(sample_release, s3_endpoint)
+
+
+@pytest.fixture
+def new_bucket(s3_endpoint, sample_release, request):
+    """Factory: publish chosen versions into a bucket of this test's own; returns its URL."""
+    from intake_vbo.loopback import publish
+
+    name = "t-" + "".join(c if c.isalnum() else "-" for c in request.node.name.lower())[:50]
+
+    def make(versions=None) -> str:
+        return publish(sample_release, s3_endpoint, versions=versions, bucket=name.strip("-"))
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def catalog_dir(bucket_url, tmp_path_factory) -> Path:
+    """A catalog of every sample version, built once; tests must not modify it."""
+    from intake_vbo.build import build
+
+    out = tmp_path_factory.mktemp("catalog")
+    build(out, bucket_url, "all", cache_dir=str(tmp_path_factory.mktemp("cache")))
+    return out
+
+
+def snapshot(root: Path) -> dict[str, tuple[bytes, int]]:
+    """Every file under root with its bytes and mtime, to prove nothing changed.
+
+    The build lock file is left out: taking a lock may touch it, and it holds nothing.
+    """
+    return {
+        str(p.relative_to(root)): (p.read_bytes(), p.stat().st_mtime_ns)
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and p.name != ".build.lock"
+    }

@@ -1,0 +1,334 @@
+"""The build end to end: release on loopback S3 -> Parquet, DuckDB, intake catalogs."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import intake
+import pyarrow.parquet as pq
+from conftest import snapshot
+
+from intake_vbo.build import build
+from intake_vbo.cli import main
+from intake_vbo.release import list_manifests
+from intake_vbo.sample import SAMPLE_VERSIONS, load_layout
+
+BIN = Path(sys.executable).parent
+
+
+def csv_rows(release: Path, version: str, table: str) -> int:
+    """Rows of one generated CSV, counted from the release itself."""
+    import pandas as pd
+
+    from intake_vbo.sample import object_path
+
+    layout = load_layout(release, version)
+    key = f"visual-behavior-ophys/project_metadata/{table}.csv"
+    entry = layout["objects"][key] if "objects" in layout else layout[key]
+    return len(pd.read_csv(object_path(release, entry["blake2b"])))
+
+
+def test_listing_pages_through_continuation_tokens(bucket_url):
+    assert list(list_manifests(bucket_url, page_size=1)) == list(SAMPLE_VERSIONS)
+
+
+def test_build_writes_index_parquet_and_catalogs(catalog_dir, sample_release):
+    assert (catalog_dir / "catalog.yaml").is_file()
+    assert (catalog_dir / "vbo.duckdb").is_file()
+    con = duckdb.connect(str(catalog_dir / "vbo.duckdb"), read_only=True)
+    for version in SAMPLE_VERSIONS:
+        for table, csv in [
+            ("behavior_sessions", "behavior_session_table"),
+            ("ophys_sessions", "ophys_session_table"),
+            ("ophys_experiments", "ophys_experiment_table"),
+        ]:
+            n = con.execute(
+                f"SELECT count(*) FROM {table} WHERE manifest_version = ?", [version]
+            ).fetchone()[0]
+            assert n == csv_rows(sample_release, version, csv), (table, version)
+            part = catalog_dir / "parquet" / table / f"manifest_version={version}"
+            assert len(list(part.glob("*.parquet"))) == 1
+    latest = SAMPLE_VERSIONS[-1]
+    assert con.execute("SELECT DISTINCT manifest_version FROM latest_files").fetchall() == [
+        (latest,)
+    ]
+    # ophys_cells arrived after 0.3.0
+    cells = dict(
+        con.execute("SELECT manifest_version, count(*) FROM ophys_cells GROUP BY 1").fetchall()
+    )
+    assert SAMPLE_VERSIONS[0] not in cells and all(cells[v] > 0 for v in SAMPLE_VERSIONS[1:])
+    con.close()
+
+
+def test_files_table_matches_the_manifests(catalog_dir, bucket_url):
+    import requests
+
+    con = duckdb.connect(str(catalog_dir / "vbo.duckdb"), read_only=True)
+    for version, obj in list_manifests(bucket_url).items():
+        manifest = requests.get(bucket_url + obj.key, timeout=10).json()
+        rows = con.execute(
+            "SELECT file_id, key, version_id, file_hash, kind, behavior_session_id, "
+            "ophys_experiment_id FROM files WHERE manifest_version = ?",
+            [version],
+        ).fetchall()
+        assert len(rows) == len(manifest["data_files"])
+        for file_id, key, version_id, file_hash, kind, bsid, oeid in rows:
+            entry = manifest["data_files"][str(file_id)]
+            assert entry["url"].endswith("/" + key)
+            assert (entry["version_id"], entry["file_hash"]) == (version_id, file_hash)
+            # every file names its behavior session; experiment files their experiment too
+            assert bsid is not None
+            assert (oeid is not None) == (kind == "ophys_experiment")
+    con.close()
+
+
+def test_columns_differ_between_versions_and_are_null_where_missing(catalog_dir):
+    con = duckdb.connect(str(catalog_dir / "vbo.duckdb"), read_only=True)
+    first, last = SAMPLE_VERSIONS[0], SAMPLE_VERSIONS[-1]
+    own = {
+        v: set(
+            pq.read_schema(next((catalog_dir / "parquet/behavior_sessions").glob(f"*={v}/*"))).names
+        )
+        for v in (first, last)
+    }
+    added = sorted(own[last] - own[first])
+    assert added, "the sample's latest version adds columns"
+    column = added[0]
+    nulls = con.execute(
+        f"SELECT count(*), count({column}) FROM behavior_sessions WHERE manifest_version = ?",
+        [first],
+    ).fetchone()
+    assert nulls[0] > 0 and nulls[1] == 0
+    assert (
+        con.execute(
+            f"SELECT count({column}) FROM behavior_sessions WHERE manifest_version = ?", [last]
+        ).fetchone()[0]
+        > 0
+    )
+    con.close()
+
+
+def test_changes_between_consecutive_versions(catalog_dir):
+    con = duckdb.connect(str(catalog_dir / "vbo.duckdb"), read_only=True)
+    pairs = con.execute(
+        "SELECT DISTINCT from_version, to_version FROM changes ORDER BY 1"
+    ).fetchall()
+    assert pairs == list(zip(SAMPLE_VERSIONS, SAMPLE_VERSIONS[1:], strict=False))
+    kinds = {
+        row[0]
+        for row in con.execute(
+            "SELECT change FROM changes WHERE to_version = ? AND kind != 'metadata'",
+            [SAMPLE_VERSIONS[-1]],
+        ).fetchall()
+    }
+    assert "changed" in kinds  # re-uploaded NWB files
+    # the changed set is exactly the keys whose version id or hash moved, computed here
+    a, b = SAMPLE_VERSIONS[-2], SAMPLE_VERSIONS[-1]
+    rows = {
+        v: dict(
+            (
+                (k, (vid, h))
+                for k, vid, h in con.execute(
+                    "SELECT key, version_id, file_hash FROM files WHERE manifest_version = ?", [v]
+                ).fetchall()
+            )
+        )
+        for v in (a, b)
+    }
+    moved = {k for k in rows[a].keys() & rows[b].keys() if rows[a][k] != rows[b][k]}
+    listed = {
+        k
+        for (k,) in con.execute(
+            "SELECT key FROM changes WHERE to_version = ? AND change = 'changed' "
+            "AND kind != 'metadata'",
+            [b],
+        ).fetchall()
+    }
+    assert listed == moved and moved
+    deleted = {
+        k
+        for (k,) in con.execute(
+            "SELECT key FROM changes WHERE to_version = ? AND change = 'deleted'", [b]
+        ).fetchall()
+    }
+    assert deleted == rows[a].keys() - rows[b].keys()
+    con.close()
+
+
+def test_intake_catalog_tables(catalog_dir):
+    cat = intake.open_catalog(str(catalog_dir / "catalog.yaml"))
+    names = ["v" + v.replace(".", "_") for v in SAMPLE_VERSIONS]
+    assert list(cat) == ["latest", *names]
+    assert "ophys_cells" not in list(cat[names[0]])
+    assert {"ophys_cells", "files", "behavior_session", "ophys_experiment"} <= set(cat.latest)
+    exps = cat.latest.ophys_experiments.read()
+    assert exps.index.name == "ophys_experiment_id"
+    assert exps.index.is_unique
+    assert str(exps["date_of_acquisition"].dtype).startswith("datetime64") and "UTC" in str(
+        exps["date_of_acquisition"].dtype
+    )
+    sessions = cat[names[-1]].ophys_sessions.read()
+    assert all(isinstance(v, list) for v in sessions["ophys_experiment_id"])
+    schema = cat.latest.behavior_sessions.discover()
+    behavior = cat.latest.behavior_sessions.read()
+    assert schema["shape"] == (len(behavior), len(behavior.columns) + 1)
+    assert behavior.index.name == "behavior_session_id"
+    dask_df = cat.latest.ophys_cells.to_dask()
+    assert len(dask_df.compute()) == len(cat.latest.ophys_cells.read())
+    files = cat.latest.files.read()
+    assert files.index.name == "file_id" and {"key", "version_id", "file_hash"} <= set(files)
+
+
+def test_catalog_directory_can_move(catalog_dir, tmp_path):
+    moved = tmp_path / "elsewhere"
+    shutil.copytree(catalog_dir, moved)
+    cat = intake.open_catalog(str(moved / "catalog.yaml"))
+    assert len(cat.latest.ophys_sessions.read()) > 0
+    assert cat.latest.ophys_sessions.path.startswith(str(moved))
+
+
+def test_duckdb_cli_opens_index_from_any_directory(catalog_dir, tmp_path):
+    cli = BIN / "duckdb"
+    assert cli.exists(), "duckdb-cli is a test dependency"
+    result = subprocess.run(
+        [
+            str(cli),
+            "-readonly",
+            "-csv",
+            str(catalog_dir / "vbo.duckdb"),
+            "-c",
+            "SELECT manifest_version, count(*) FROM behavior_sessions GROUP BY 1 ORDER BY 1",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.strip().splitlines()[1:]
+    assert [line.split(",")[0] for line in lines] == list(SAMPLE_VERSIONS)
+    version = subprocess.run([str(cli), "-version"], capture_output=True, text=True).stdout
+    assert version.startswith("v1.5")
+
+
+def test_versions_and_diff_commands(bucket_url, catalog_dir, capsys):
+    assert main(["versions", "--bucket-url", bucket_url]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[-1] == f"{SAMPLE_VERSIONS[-1]}  (latest)"
+    assert out[:-1] == list(SAMPLE_VERSIONS[:-1])
+    a, b = SAMPLE_VERSIONS[-2], SAMPLE_VERSIONS[-1]
+    assert main(["diff", a, b, "--catalog", str(catalog_dir), "--keys"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    con = duckdb.connect(str(catalog_dir / "vbo.duckdb"), read_only=True)
+    ids = "SELECT behavior_session_id FROM behavior_sessions WHERE manifest_version = ?"
+    removed = con.execute(f"SELECT count(*) FROM ({ids} EXCEPT {ids})", [a, b]).fetchone()[0]
+    added = con.execute(f"SELECT count(*) FROM ({ids} EXCEPT {ids})", [b, a]).fetchone()[0]
+    changes = con.execute(
+        "SELECT change, kind, key FROM changes WHERE to_version = ? ORDER BY ALL", [b]
+    ).fetchall()
+    con.close()
+    line = next(x for x in out if x.startswith("  behavior_sessions:"))
+    assert line.startswith(f"  behavior_sessions: {added} rows added, {removed} removed,")
+    assert removed > 0 and "columns added: " in line
+    listed = sorted(tuple(x.split("\t")) for x in out if x.count("\t") == 2)
+    assert listed == sorted(changes) and listed
+
+
+def test_incremental_build_adds_only_new_work(new_bucket, tmp_path):
+    out = tmp_path / "cat"
+    url = new_bucket(list(SAMPLE_VERSIONS[:-1]))
+    first = build(out, url)
+    assert first.built == list(SAMPLE_VERSIONS[:-1])
+    before = snapshot(out)
+    parquet_before = {k: v for k, v in before.items() if k.startswith("parquet/")}
+
+    noop = build(out, url)
+    assert noop.built == [] and noop.unchanged == list(SAMPLE_VERSIONS[:-1])
+    assert snapshot(out) == before  # nothing rewritten, not even touched
+
+    new_bucket([SAMPLE_VERSIONS[-1]])
+    second = build(out, url)
+    assert second.built == [SAMPLE_VERSIONS[-1]]
+    after = snapshot(out)
+    for name, content in parquet_before.items():
+        assert after[name] == content  # older partitions untouched
+    cat = intake.open_catalog(str(out / "catalog.yaml"))
+    assert list(cat)[-1] == "v" + SAMPLE_VERSIONS[-1].replace(".", "_")
+    assert cat.latest.describe()["args"]["path"].endswith(
+        "v" + SAMPLE_VERSIONS[-1].replace(".", "_") + ".yaml"
+    )
+
+
+def test_build_chosen_and_latest_versions(bucket_url, tmp_path):
+    out = tmp_path / "cat"
+    assert build(out, bucket_url, versions="latest").built == [SAMPLE_VERSIONS[-1]]
+    assert build(out, bucket_url, versions=SAMPLE_VERSIONS[0]).built == [SAMPLE_VERSIONS[0]]
+    cat = intake.open_catalog(str(out / "catalog.yaml"))
+    assert list(cat)[1:] == [
+        "v" + v.replace(".", "_") for v in (SAMPLE_VERSIONS[0], SAMPLE_VERSIONS[-1])
+    ]
+    meta = json.loads(json.dumps(cat.metadata))
+    assert meta["intake_vbo"]["latest"] == SAMPLE_VERSIONS[-1]
+
+
+def test_killed_build_leaves_previous_catalog_usable(new_bucket, tmp_path):
+    import signal
+    import time
+
+    out = tmp_path / "cat"
+    url = new_bucket(list(SAMPLE_VERSIONS[:-1]))
+    build(out, url)
+    before = snapshot(out)
+    expected = intake.open_catalog(str(out / "catalog.yaml")).latest.ophys_sessions.read()
+    new_bucket([SAMPLE_VERSIONS[-1]])
+    command = [
+        sys.executable,
+        "-m",
+        "intake_vbo.cli",
+        "build",
+        "--out",
+        str(out),
+        "--bucket-url",
+        url,
+    ]
+    killed = 0
+    for delay in (0.3, 0.8, 1.3, 1.8, 2.5):
+        proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(delay)
+        if proc.poll() is not None:
+            break  # finished before the kill: nothing more to learn from longer delays
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        killed += 1
+        after = snapshot(out)
+        changed = {name for name, content in before.items() if after.get(name) != content}
+        # Existing files stay as they were; only the two commit renames (index, then root
+        # catalog, milliseconds apart) may have happened if the kill came that late.
+        assert changed <= {"vbo.duckdb", "catalog.yaml"}, changed
+        cat = intake.open_catalog(str(out / "catalog.yaml"))
+        if "catalog.yaml" not in changed:
+            assert list(cat)[-1] == "v" + SAMPLE_VERSIONS[-2].replace(".", "_")
+            assert cat.latest.ophys_sessions.read().equals(expected)
+        assert len(cat.latest.ophys_sessions.read()) > 0
+        con = duckdb.connect(str(out / "vbo.duckdb"), read_only=True)
+        assert con.execute("SELECT count(*) FROM files").fetchone()[0] > 0
+        con.close()
+    assert killed >= 1
+    # and the next build finishes the job, whatever the kills left behind
+    build(out, url)
+    cat = intake.open_catalog(str(out / "catalog.yaml"))
+    assert list(cat)[-1] == "v" + SAMPLE_VERSIONS[-1].replace(".", "_")
+    assert not (out / ".staging").exists()
+    referenced = {
+        row[0]
+        for row in duckdb.connect(str(out / "vbo.duckdb"), read_only=True)
+        .execute("SELECT path FROM partitions")
+        .fetchall()
+    }
+    on_disk = {str(p.relative_to(out)) for p in (out / "parquet").rglob("*.parquet")}
+    assert on_disk == referenced
