@@ -31,7 +31,9 @@ def manifest(**overrides) -> dict:
         },
         "data_files": {
             "0": entry(PREFIX + "behavior_sessions/behavior_session_870987812.nwb"),
-            "1941": entry(PREFIX + "behavior_ophys_experiments/behavior_ophys_experiment_951980471.nwb"),
+            "1941": entry(
+                PREFIX + "behavior_ophys_experiments/behavior_ophys_experiment_951980471.nwb"
+            ),
         },
     }
     doc.update(overrides)
@@ -54,7 +56,10 @@ def test_rows_from_a_good_manifest():
         None,
     )
     assert (experiment.kind, experiment.ophys_experiment_id) == ("ophys_experiment", 951980471)
-    assert experiment.key == PREFIX + "behavior_ophys_experiments/behavior_ophys_experiment_951980471.nwb"
+    assert (
+        experiment.key
+        == PREFIX + "behavior_ophys_experiments/behavior_ophys_experiment_951980471.nwb"
+    )
     assert m.metadata_files[0].name == "behavior_session_table"
     assert m.metadata_files[0].key.endswith("project_metadata/behavior_session_table.csv")
 
@@ -82,8 +87,14 @@ BAD = {
     "not json": (b"{not json", "not valid JSON"),
     "not utf-8": (b'{"a": "\xff"}', "not UTF-8"),
     "top level list": ([1, 2], "JSON object"),
-    "missing data_files": (broken(lambda d: d.pop("data_files")), "missing top-level key 'data_files'"),
-    "mistyped data_files": (broken(lambda d: d.update(data_files=[])), "'data_files' should be a dict"),
+    "missing data_files": (
+        broken(lambda d: d.pop("data_files")),
+        "missing top-level key 'data_files'",
+    ),
+    "mistyped data_files": (
+        broken(lambda d: d.update(data_files=[])),
+        "'data_files' should be a dict",
+    ),
     "version mismatch": (broken(lambda d: d.update(manifest_version="1.0.0")), "does not match"),
     "non-integer file_id": (
         broken(lambda d: d["data_files"].update({"abc": d["data_files"]["0"]})),
@@ -98,7 +109,11 @@ BAD = {
         "outside",
     ),
     "foreign host": (
-        broken(lambda d: d["data_files"]["0"].update(url="https://evil.example.com/" + PREFIX + "a.nwb")),
+        broken(
+            lambda d: d["data_files"]["0"].update(
+                url="https://evil.example.com/" + PREFIX + "a.nwb"
+            )
+        ),
         "is not the visual-behavior-ophys-data bucket",
     ),
     "short hash": (
@@ -114,7 +129,11 @@ BAD = {
         "duplicate key",
     ),
     "metadata key mismatch": (
-        broken(lambda d: d["metadata_files"].update(ophys_cells_table=d["metadata_files"]["behavior_session_table"])),
+        broken(
+            lambda d: d["metadata_files"].update(
+                ophys_cells_table=d["metadata_files"]["behavior_session_table"]
+            )
+        ),
         "is not ophys_cells_table.csv",
     ),
 }
