@@ -1,0 +1,433 @@
+"""The entities of the sample release: mice, behavior sessions, ophys experiments, cells.
+
+Built from ``(scale, seed)`` with one random generator in a fixed order; what each
+version changes is drawn with a generator of its own, so a version comes out the same
+whichever other versions are generated with it. Tables and NWB files of every version
+are rendered from it, which keeps them consistent: an ophys session's behavior row
+lists its experiments, a removed session takes its experiments and cells with it, a
+changed age shows in all three tables.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, timezone
+from functools import cache
+
+import numpy as np
+
+from .nwbfiles import BEHAVIOR, CELL_COUNTS, CELL_WEIGHTS, EXPERIMENT, FileInfo
+
+SAMPLE_VERSIONS = ("0.3.0", "1.0.0", "1.1.0")
+REAL_COUNTS = {"behavior_sessions": 4787, "ophys_sessions": 704, "ophys_experiments": 1941}
+REMOVED_IN = "1.1.0"  # 1.1.0 drops 5 behavior sessions, 1 ophys session and 5 experiments
+_AI148, _AI94, _AI93 = "Ai148(TIT2L-GC6f-ICL-tTA2)", "Ai94(TITL-GCaMP6s)", "Ai93(TITL-GCaMP6f)"
+_SLC17A7 = ["Slc17a7-IRES2-Cre", "Camk2a-tTA"]
+GENOTYPES = (  # full_genotype, driver_line, reporter_line, indicator
+    (f"Sst-IRES-Cre/wt;{_AI148}/wt", ["Sst-IRES-Cre"], _AI148, "GCaMP6f"),
+    (f"Vip-IRES-Cre/wt;{_AI148}/wt", ["Vip-IRES-Cre"], _AI148, "GCaMP6f"),
+    (f"Slc17a7-IRES2-Cre/wt;Camk2a-tTA/wt;{_AI94}/wt", _SLC17A7, _AI94, "GCaMP6s"),
+    (f"Slc17a7-IRES2-Cre/wt;Camk2a-tTA/wt;{_AI93}/wt", _SLC17A7, _AI93, "GCaMP6f"),
+)
+_MESO_2x4 = [(s, d) for d in (75, 150, 225, 300) for s in ("VISp", "VISl")]
+_MESO_4x2 = [(s, d) for d in (150, 250) for s in ("VISp", "VISl", "VISal", "VISam")]
+# project -> (planes as (structure, depth), image sets (familiar, novel), share of mice)
+PROJECTS = {
+    "VisualBehaviorMultiscope": (_MESO_2x4, ("A", "B"), 0.25),
+    "VisualBehavior": ([("VISp", 175)], ("A", "B"), 0.3),
+    "VisualBehaviorTask1B": ([("VISp", 275)], ("B", "A"), 0.25),
+    "VisualBehaviorMultiscope4areasx2d": (_MESO_4x2, ("G", "H"), 0.2),
+}
+DEV_PROJECTS = ("Développement–µScope", "MesoscopeDevelopment")  # non-ASCII text on purpose
+OPHYS_STAGES = ((1, ""), (2, "_passive"), (3, ""), (4, ""), (5, "_passive"), (6, ""))
+
+
+@dataclass
+class Mouse:
+    """One mouse: its subject columns, rigs and imaging planes (containers)."""
+
+    mouse_id: str
+    genotype: tuple
+    sex: str
+    project: str
+    birth: date
+    behavior_rig: str
+    ophys_rig: str
+    containers: list = field(default_factory=list)  # [(container_id, structure, depth, pool)]
+
+
+@dataclass
+class Experiment:
+    """One ophys experiment: a plane imaged in a session, with its cells."""
+
+    ophys_experiment_id: int
+    session: Session
+    container: int  # index into mouse.containers
+    imaging_depth: int
+    plane_group: int | None
+    file_id: int = -1
+    cells: list = field(default_factory=list)  # [(cell_roi_id, cell_specimen_id)]
+
+
+@dataclass
+class Session:
+    """One behavior session; an ophys session too when ``ophys_session_id`` is set."""
+
+    behavior_session_id: int
+    mouse: Mouse
+    start: datetime
+    session_type: str
+    project: str
+    equipment: str
+    stage: int | None  # session_number for ophys and habituation sessions
+    image_set: str | None  # "A", ... or None for gratings
+    experience: str
+    prior_type: int = 0
+    prior_image_set: int | None = None
+    prior_omissions: int = 0
+    ophys_session_id: int | None = None
+    experiments: list = field(default_factory=list)
+    file_id: int | None = None
+    trials: tuple | None = None  # 8 trial counts, new in 1.1.0
+    empty_lists: bool = False  # a habituation row written with "[]" lists
+    offset_in_ophys_tables: bool = False  # written with "+00:00" where the table is naive
+
+
+@dataclass
+class Model:
+    """Every entity, and what each version changes, removes and re-uploads."""
+
+    changed_in: list  # versions that change values and files, oldest first
+    mice: list
+    sessions: list  # behavior sessions in acquisition order
+    removed_sessions: set  # behavior_session_ids gone from REMOVED_IN on
+    removed_experiments: set
+    changes: dict  # version -> {(behavior_session_id, field): value}
+    revisions: dict  # version -> set of (kind, id) re-uploaded at that version
+
+    def value(self, session: Session, name: str, version: str, base):
+        """A session attribute as ``version`` shows it (later versions fix some values)."""
+        for changed_at in self.changed_in:
+            if version_key(changed_at) > version_key(version):
+                break
+            base = self.changes.get(changed_at, {}).get((session.behavior_session_id, name), base)
+        return base
+
+    def sessions_at(self, version: str) -> list[Session]:
+        gone = self.removed_sessions if version_key(version) >= version_key(REMOVED_IN) else set()
+        return [s for s in self.sessions if s.behavior_session_id not in gone]
+
+    def experiments_at(self, session: Session, version: str) -> list[Experiment]:
+        if version_key(version) < version_key(REMOVED_IN):
+            return session.experiments
+        return [
+            e for e in session.experiments if e.ophys_experiment_id not in self.removed_experiments
+        ]
+
+    def revision(self, kind: str, ident: int, version: str) -> int:
+        return sum(
+            (kind, ident) in self.revisions.get(v, ())
+            for v in self.changed_in
+            if version_key(v) <= version_key(version)
+        )
+
+    def nwb_files(self, version: str) -> list[tuple[int, FileInfo]]:
+        """``(file_id, FileInfo)`` of every NWB file of ``version``, by file_id."""
+        files = []
+        for s in self.sessions_at(version):
+            subject = (s.mouse.mouse_id, s.mouse.genotype[0], s.mouse.sex, s.start)
+            if s.ophys_session_id is None:
+                rev = self.revision(BEHAVIOR, s.behavior_session_id, version)
+                files.append((s.file_id, FileInfo(BEHAVIOR, s.behavior_session_id, *subject, rev)))
+            for e in self.experiments_at(s, version):
+                rev = self.revision(EXPERIMENT, e.ophys_experiment_id, version)
+                rois, specimens = zip(*e.cells, strict=True)
+                info = FileInfo(EXPERIMENT, e.ophys_experiment_id, *subject, rev, rois, specimens)
+                files.append((e.file_id, info))
+        return sorted(files, key=lambda item: item[0])
+
+
+@cache
+def version_key(version: str) -> tuple[int, ...]:
+    """Sort key of an ``X.Y.Z`` version."""
+    return tuple(int(p) for p in version.split("."))
+
+
+def counts(scale: float) -> dict[str, int]:
+    """Row counts of the 0.x/1.0 tables at ``scale``: never fewer than a few of each."""
+    n = {k: round(v * scale) for k, v in REAL_COUNTS.items()}
+    n["ophys_sessions"] = max(n["ophys_sessions"], 6)
+    n["ophys_experiments"] = max(n["ophys_experiments"], 2 * n["ophys_sessions"])
+    n["behavior_sessions"] = max(n["behavior_sessions"], n["ophys_sessions"] + 12)
+    n["mice"] = max(3, round(107 * scale))
+    return n
+
+
+def build_model(scale: float, seed: int, versions: tuple) -> Model:
+    """Draw every entity of the sample release.
+
+    Parameters
+    ----------
+    scale : float
+        1.0 for the real row counts (see :func:`counts`).
+    seed : int
+        Seeds every random draw.
+    versions : tuple of str
+        The versions to be rendered; each after the first changes a few values and files.
+    """
+    rng = np.random.default_rng([seed, 20240601])
+    n = counts(scale)
+    mice = [_mouse(rng, i) for i in range(n["mice"])]
+    n_ophys = _spread(rng, n["ophys_sessions"], len(mice), 1)
+    n_training = _spread(rng, n["behavior_sessions"] - n["ophys_sessions"], len(mice), 4)
+    sessions = [
+        s
+        for mouse, o, t in zip(mice, n_ophys, n_training, strict=True)
+        for s in _mouse_sessions(rng, mouse, t, o)
+    ]
+    sessions.sort(key=lambda s: s.start)
+    _add_experiments(rng, mice, sessions, n["ophys_experiments"])
+    _assign_ids(rng, mice, sessions)
+    _quirks(rng, sessions)
+    # Every version after the first (of these and the usual ones) changes something.
+    changed_in = sorted({*versions, *SAMPLE_VERSIONS}, key=version_key)[1:]
+    model = Model(changed_in, mice, sessions, set(), set(), {}, {})
+    _version_changes(seed, model, scale)
+    return model
+
+
+def _spread(rng, total: int, parts: int, minimum: int) -> list[int]:
+    """Split ``total`` into ``parts`` uneven counts of at least ``minimum``."""
+    minimum = min(minimum, total // parts)
+    weights = rng.gamma(4.0, size=parts)
+    extra = rng.multinomial(total - minimum * parts, weights / weights.sum())
+    return [minimum + int(x) for x in extra]
+
+
+def _mouse(rng, i: int) -> Mouse:
+    names = list(PROJECTS)
+    # The first mice cover every project; the rest follow the real shares.
+    shares = np.array([p[2] for p in PROJECTS.values()])
+    project = names[i] if i < len(names) else names[rng.choice(len(names), p=shares / sum(shares))]
+    number = int(rng.integers(400000, 530000))
+    # Some ids start with 0 on purpose: parsing mouse_id as a number would lose it.
+    mouse_id = f"0{number % 100000:05d}" if i == 1 or rng.random() < 0.08 else str(number)
+    genotype = GENOTYPES[int(rng.integers(len(GENOTYPES)))]
+    birth = date(2018, 1, 1) + timedelta(days=int(rng.integers(0, 700)))
+    behavior_rig = f"BEH.{'BDFG'[int(rng.integers(4))]}-Box{int(rng.integers(1, 7))}"
+    ophys_rig = "MESO.1" if "Multiscope" in project else f"CAM2P.{int(rng.integers(3, 6))}"
+    sex = "F" if rng.random() < 0.5 else "M"
+    return Mouse(mouse_id, genotype, sex, project, birth, behavior_rig, ophys_rig)
+
+
+def _training_types(n: int, familiar: str) -> list[tuple[str, str | None, int | None]]:
+    """(session_type, image set, stage) of ``n`` behavior-only sessions, ending in habituation."""
+    ladder = [
+        ("TRAINING_0_gratings_autorewards_15min", None),
+        ("TRAINING_1_gratings", None),
+        ("TRAINING_2_gratings_flashed", None),
+        (f"TRAINING_3_images_{familiar}_10uL_reward", familiar),
+        (f"TRAINING_4_images_{familiar}_training", familiar),
+        (f"TRAINING_5_images_{familiar}_handoff_ready", familiar),
+    ]
+    habituation = min(2, max(0, n - 3))
+    steps = n - habituation
+    types = [
+        (*ladder[min(len(ladder) - 1, i * len(ladder) // max(steps, 1))], None)
+        for i in range(steps)
+    ]
+    types += [(f"OPHYS_0_images_{familiar}_habituation", familiar, 0)] * habituation
+    return types
+
+
+def _mouse_sessions(rng, mouse: Mouse, n_training: int, n_ophys: int) -> list[Session]:
+    familiar, novel = PROJECTS[mouse.project][1]
+    day = datetime(mouse.birth.year, mouse.birth.month, mouse.birth.day, tzinfo=timezone.utc)
+    day += timedelta(days=int(rng.integers(75, 95)))
+    plan = _training_types(n_training, familiar)
+    stages = [
+        OPHYS_STAGES[min(i, 5)] if i < 6 else OPHYS_STAGES[int(rng.integers(6))]
+        for i in range(n_ophys)
+    ]
+    stages.sort(key=lambda st: st[0])
+    for number, suffix in stages:
+        image_set = familiar if number <= 3 else novel
+        plan.append((f"OPHYS_{number}_images_{image_set}{suffix}", image_set, number))
+    sessions, seen_types, seen_sets, omissions, novel_seen = [], {}, {}, 0, False
+    for session_type, image_set, stage in plan:
+        day += timedelta(days=int(rng.choice([1, 1, 1, 2, 3])))
+        hour, minute, second, ms = (int(x) for x in rng.integers([8, 0, 0, 1], [16, 60, 60, 1000]))
+        start = day.replace(hour=hour, minute=minute, second=second, microsecond=1000 * ms)
+        ophys = stage is not None and stage > 0
+        if stage is None:
+            experience = "Training"
+        elif image_set == familiar:
+            experience = "Familiar"
+        else:
+            experience = "Novel >1" if novel_seen else "Novel 1"
+            novel_seen = True
+        session = Session(
+            behavior_session_id=0,  # ids are drawn later, in acquisition order
+            mouse=mouse,
+            start=start,
+            session_type=session_type,
+            project=mouse.project,
+            equipment=mouse.behavior_rig if stage is None else mouse.ophys_rig,
+            stage=stage,
+            image_set=image_set,
+            experience=experience,
+            prior_type=seen_types.get(session_type, 0),
+            prior_image_set=None if image_set is None else seen_sets.get(image_set, 0),
+            prior_omissions=omissions,
+            ophys_session_id=0 if ophys else None,
+        )
+        seen_types[session_type] = session.prior_type + 1
+        if image_set is not None:
+            seen_sets[image_set] = session.prior_image_set + 1
+        omissions += ophys
+        session.trials = _trial_counts(rng, "passive" in session_type)
+        sessions.append(session)
+    return sessions
+
+
+def _trial_counts(rng, passive: bool) -> tuple[int, ...]:
+    trials = int(rng.integers(250, 700))
+    go = int(trials * rng.uniform(0.75, 0.85))
+    catch = trials - go
+    hit = 0 if passive else int(go * rng.uniform(0.3, 0.9))
+    false_alarm = 0 if passive else int(catch * rng.uniform(0.05, 0.4))
+    engaged = 0 if passive else int(trials * rng.uniform(0.4, 1.0))
+    return (trials, go, catch, hit, go - hit, false_alarm, catch - false_alarm, engaged)
+
+
+def _add_experiments(rng, mice: list[Mouse], sessions: list[Session], total: int) -> None:
+    """Give each ophys session its imaged planes; experiments sum to ``total`` when possible."""
+    for mouse in mice:
+        mouse.containers = [[0, s, d, []] for s, d in PROJECTS[mouse.project][0]]
+    ophys = [s for s in sessions if s.ophys_session_id is not None]
+    planes = [len(s.mouse.containers) for s in ophys]
+    sizes = [1 if p == 1 else int(rng.integers(2, p + 1)) for p in planes]
+    multi = [i for i, p in enumerate(planes) if p > 1]
+    while multi and sum(sizes) != total:
+        i = multi[int(rng.integers(len(multi)))]
+        step = 1 if sum(sizes) < total else -1
+        if 1 <= sizes[i] + step <= planes[i]:
+            sizes[i] += step
+        if all(sizes[j] == (planes[j] if step > 0 else 1) for j in multi):
+            break
+    for session, size in zip(ophys, sizes, strict=True):
+        chosen = sorted(rng.choice(len(session.mouse.containers), size, replace=False).tolist())
+        for c in chosen:
+            structure_depth = session.mouse.containers[c][2]
+            group = c // 2 if len(session.mouse.containers) > 1 else None
+            depth = structure_depth + int(rng.integers(-12, 13))
+            session.experiments.append(Experiment(0, session, c, depth, group))
+
+
+def _assign_ids(rng, mice: list[Mouse], sessions: list[Session]) -> None:
+    """LIMS-like ids: 9 digits, increasing with acquisition time, unique across kinds."""
+    n_ids = sum(2 + len(s.experiments) for s in sessions)
+    gap = max(1000, int(200_000_000 / n_ids))
+    next_id = 780_000_000
+    for s in sessions:
+        if s.ophys_session_id is not None:
+            next_id += int(rng.integers(gap // 2, gap * 3 // 2))
+            s.ophys_session_id = next_id
+        next_id += int(rng.integers(gap // 2, gap * 3 // 2))
+        s.behavior_session_id = next_id
+        next_id += int(rng.integers(gap // 4, gap // 2))
+        for e in s.experiments:
+            next_id += int(rng.integers(2, 5))
+            e.ophys_experiment_id = next_id
+    container_id = 1_018_000_000
+    specimen_id = 1_086_000_000
+    for mouse in mice:
+        for container in mouse.containers:
+            container_id += int(rng.integers(3, 9))
+            container[0] = container_id
+            container[3] = list(range(specimen_id + 1, specimen_id + 1 + 140))
+            specimen_id += 140 + int(rng.integers(1, 50))
+    roi_id = 1_080_000_000
+    experiments = sorted(
+        (e for s in sessions for e in s.experiments), key=lambda e: e.ophys_experiment_id
+    )
+    for file_id, e in enumerate(experiments):
+        e.file_id = file_id
+        n = int(rng.choice(CELL_COUNTS, p=CELL_WEIGHTS))
+        pool = e.session.mouse.containers[e.container][3]
+        specimens = sorted(rng.choice(pool, n, replace=False).tolist())
+        e.cells = [(roi_id + 1 + 2 * i, specimen) for i, specimen in enumerate(specimens)]
+        roi_id += 2 * n + int(rng.integers(10, 90))
+    behavior_only = [s for s in sessions if s.ophys_session_id is None]
+    for file_id, s in enumerate(behavior_only, start=len(experiments)):
+        s.file_id = file_id
+    for s in sessions:
+        if s.ophys_session_id is not None:
+            s.file_id = -999  # no behavior NWB of its own: AllenSDK serves an experiment's
+
+
+def _quirks(rng, sessions: list[Session]) -> None:
+    """The irregular rows the real tables have: dev projects, whole seconds, mixed offsets."""
+    behavior_only = [s for s in sessions if s.ophys_session_id is None]
+    ophys = [s for s in sessions if s.ophys_session_id is not None]
+    for i, s in enumerate(_pick(rng, behavior_only, 0.004)):
+        s.project = DEV_PROJECTS[i % len(DEV_PROJECTS)]
+    for s in _pick(rng, behavior_only, 0.001) + _pick(rng, ophys, 0.002):
+        s.start = s.start.replace(microsecond=0)  # written without fractional seconds
+    for s in _pick(rng, ophys, 0.02):
+        s.offset_in_ophys_tables = True
+    habituation = [s for s in behavior_only if s.stage == 0]
+    for s in _pick(rng, habituation, 0.05):
+        s.empty_lists = True
+    for s in _pick(rng, ophys, 0.01):
+        s.file_id = None  # empty instead of -999
+    for s in _pick(rng, behavior_only, 0.003):
+        s.trials = None  # unknown trial counts: the 1.1.0 columns get nulls
+
+
+def _pick(rng, items: list, share: float, minimum: int = 1) -> list:
+    """A reproducible random subset: ``share`` of the items, at least ``minimum``."""
+    k = min(len(items), max(minimum, round(share * len(items))))
+    return [items[i] for i in sorted(rng.choice(len(items), k, replace=False).tolist())]
+
+
+def _version_changes(seed: int, model: Model, scale: float) -> None:
+    """What each version after the first changes: values, re-uploaded files, removals."""
+    sessions = model.sessions
+    ophys = [s for s in sessions if s.ophys_session_id is not None]
+    experiments = [e for s in ophys for e in s.experiments]
+    for version in model.changed_in:
+        rng = np.random.default_rng([seed, *version_key(version)])
+        changes = model.changes.setdefault(version, {})
+        for s in _pick(rng, sessions, 0.01):
+            changes[(s.behavior_session_id, "age_in_days")] = _age(s) + 1
+        if version_key(version) >= version_key(REMOVED_IN):
+            swap = {"Familiar": "Novel >1", "Novel >1": "Familiar"}
+            for s in _pick(rng, [s for s in ophys if s.experience in swap], 0.02):
+                changes[(s.behavior_session_id, "experience_level")] = swap[s.experience]
+        revised = model.revisions.setdefault(version, set())
+        revised.update(
+            (BEHAVIOR, s.behavior_session_id)
+            for s in _pick(rng, sessions, 0.03)
+            if s.ophys_session_id is None
+        )
+        revised.update((EXPERIMENT, e.ophys_experiment_id) for e in _pick(rng, experiments, 0.03))
+    rng = np.random.default_rng([seed, *version_key(REMOVED_IN), 1])  # apart from its changes
+    # Removals: whole ophys sessions (with their behavior row and experiments), a few
+    # behavior-only sessions, a few single experiments of sessions that keep others.
+    gone = _pick(rng, [s for s in ophys if len(s.experiments) <= 2], 0, max(1, round(scale)))
+    model.removed_sessions.update(s.behavior_session_id for s in gone)
+    behavior_only = [s for s in sessions if s.ophys_session_id is None]
+    model.removed_sessions.update(
+        s.behavior_session_id for s in _pick(rng, behavior_only, 0, max(1, round(4 * scale)))
+    )
+    model.removed_experiments.update(e.ophys_experiment_id for s in gone for e in s.experiments)
+    left = max(1, round(5 * scale) - len(model.removed_experiments))
+    several = [s for s in ophys if len(s.experiments) > 2 and s not in gone]
+    model.removed_experiments.update(
+        s.experiments[-1].ophys_experiment_id for s in _pick(rng, several, 0, left)
+    )
+
+
+def _age(session: Session) -> int:
+    return (session.start.date() - session.mouse.birth).days

@@ -1,0 +1,44 @@
+#!/usr/bin/env python
+"""Serve the sample release on a loopback S3 server until Ctrl-C.
+
+Generates the release (cached in the work directory), starts moto's S3 server on a
+free port of 127.0.0.1, publishes every version with its manifest, and prints the
+bucket URL to give intake-vbo (``--bucket-url`` or ``VBO_BUCKET_URL``).
+"""
+
+import argparse
+import time
+from pathlib import Path
+
+from intake_vbo.loopback import serve_sample
+from intake_vbo.sample import SAMPLE_VERSIONS
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument(
+        "--workdir", type=Path, default=Path(".sample-cache"), help="where the release is cached"
+    )
+    parser.add_argument("--scale", type=float, default=1.0, help="1.0 = real row counts")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--versions", default=",".join(SAMPLE_VERSIONS), help="comma-separated X.Y.Z list"
+    )
+    args = parser.parse_args()
+    versions = [v.strip() for v in args.versions.split(",") if v.strip()]
+    start = time.perf_counter()
+    with serve_sample(args.workdir, versions, args.scale, args.seed) as served:
+        print(f"release {served.release} published in {time.perf_counter() - start:.1f} s")
+        print(f"endpoint URL: {served.endpoint_url}")
+        print(f"bucket URL:   {served.bucket_url}")
+        print(f"export VBO_BUCKET_URL={served.bucket_url}", flush=True)
+        print("serving until Ctrl-C")
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            print("stopping")
+
+
+if __name__ == "__main__":
+    main()
