@@ -126,7 +126,7 @@ def cmd_adopt(args) -> int:
 def cmd_demo(args) -> int:
     from .demo import run_demo
 
-    return run_demo(Path(args.workdir))
+    return run_demo(Path(args.workdir), scale=args.scale)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -176,6 +176,7 @@ def parser() -> argparse.ArgumentParser:
 
     m = sub.add_parser("demo", help="the whole job offline, on a loopback S3 server")
     m.add_argument("--workdir", default="demo-out", help="where the sample and catalog go")
+    m.add_argument("--scale", type=float, default=1.0, help="sample size (1.0: real row counts)")
     m.set_defaults(func=cmd_demo)
     return p
 

@@ -21,6 +21,7 @@ def _step(title: str) -> None:
 def run_demo(workdir: Path, scale: float = 1.0) -> int:
     """Run the demo in ``workdir`` (sample release, catalog and cache go there)."""
     import intake
+    import pandas as pd
 
     from .build import build
     from .index import connect
@@ -48,7 +49,8 @@ def run_demo(workdir: Path, scale: float = 1.0) -> int:
         print("list(cat.latest) =", list(cat.latest))
         exps = cat.latest.ophys_experiments.read()
         print(f"latest.ophys_experiments.read(): {exps.shape[0]} rows x {exps.shape[1]} columns")
-        print(exps[["mouse_id", "cre_line", "session_type", "date_of_acquisition"]].head())
+        with pd.option_context("display.width", 160, "display.max_columns", 8):
+            print(exps[["mouse_id", "cre_line", "session_type", "date_of_acquisition"]].head())
 
         _step("DuckDB, across every version (the same file opens in the duckdb CLI)")
         con = connect(catalog_dir)

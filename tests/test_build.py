@@ -332,3 +332,22 @@ def test_killed_build_leaves_previous_catalog_usable(new_bucket, tmp_path):
     }
     on_disk = {str(p.relative_to(out)) for p in (out / "parquet").rglob("*.parquet")}
     assert on_disk == referenced
+
+
+def test_build_script_and_console_script_are_the_same_command(bucket_url, tmp_path):
+    from conftest import REPO
+
+    out = tmp_path / "cat"
+    script = [sys.executable, str(REPO / "scripts" / "build_catalog.py")]
+    console = [str(BIN / "intake-vbo"), "build"]
+    args = ["--out", str(out), "--bucket-url", bucket_url, "--versions", SAMPLE_VERSIONS[0]]
+    first = subprocess.run([*script, *args], capture_output=True, text=True, timeout=120)
+    assert first.returncode == 0, first.stderr
+    assert f"built {SAMPLE_VERSIONS[0]}" in first.stdout
+    again = subprocess.run([*console, *args], capture_output=True, text=True, timeout=120)
+    assert again.returncode == 0, again.stderr
+    assert f"unchanged: {SAMPLE_VERSIONS[0]}" in again.stdout
+    bad = subprocess.run(
+        [*console, *args[:4], "--versions", "7.7.7"], capture_output=True, text=True
+    )
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "'7.7.7'" in bad.stderr
