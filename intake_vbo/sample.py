@@ -87,6 +87,18 @@ def _complete(out: Path, params: dict) -> bool:
         return False
 
 
+def add_arguments(parser) -> None:
+    """The options scripts share to choose a sample: ``--scale``, ``--seed``, ``--versions``."""
+    parser.add_argument("--scale", type=float, default=1.0, help="1.0 = real row counts")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--versions",
+        default=list(SAMPLE_VERSIONS),
+        type=lambda text: [v.strip() for v in text.split(",") if v.strip()],
+        help="comma-separated X.Y.Z list",
+    )
+
+
 def load_layout(release: Path, version: str) -> dict:
     """The layout of one generated version: objects, metadata files, data files."""
     return json.loads((Path(release) / version / "layout.json").read_text())

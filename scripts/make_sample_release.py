@@ -5,19 +5,15 @@ import argparse
 import time
 from pathlib import Path
 
-from intake_vbo.sample import SAMPLE_VERSIONS, generate_release, load_layout
+from intake_vbo.sample import add_arguments, generate_release, load_layout
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("out", type=Path, help="directory to write (reused when complete)")
-    parser.add_argument("--scale", type=float, default=1.0, help="1.0 = real row counts")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument(
-        "--versions", default=",".join(SAMPLE_VERSIONS), help="comma-separated X.Y.Z list"
-    )
+    add_arguments(parser)
     args = parser.parse_args()
-    versions = [v.strip() for v in args.versions.split(",") if v.strip()]
+    versions = args.versions
     start = time.perf_counter()
     release = generate_release(args.out, versions, args.scale, args.seed)
     seconds = time.perf_counter() - start

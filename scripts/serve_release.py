@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 from intake_vbo.loopback import serve_sample
-from intake_vbo.sample import SAMPLE_VERSIONS
+from intake_vbo.sample import add_arguments
 
 
 def main() -> None:
@@ -19,13 +19,9 @@ def main() -> None:
     parser.add_argument(
         "--workdir", type=Path, default=Path(".sample-cache"), help="where the release is cached"
     )
-    parser.add_argument("--scale", type=float, default=1.0, help="1.0 = real row counts")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument(
-        "--versions", default=",".join(SAMPLE_VERSIONS), help="comma-separated X.Y.Z list"
-    )
+    add_arguments(parser)
     args = parser.parse_args()
-    versions = [v.strip() for v in args.versions.split(",") if v.strip()]
+    versions = args.versions
     start = time.perf_counter()
     with serve_sample(args.workdir, versions, args.scale, args.seed) as served:
         print(f"release {served.release} published in {time.perf_counter() - start:.1f} s")

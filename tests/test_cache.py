@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import os
 import random
 import signal
@@ -20,10 +19,10 @@ from pathlib import Path
 import boto3
 import pytest
 from faultproxy import FaultProxy
-from moto.server import ThreadedMotoServer
 
 from intake_vbo.cache import CHUNK, Cache, cache_dir, fetch_many, hash_file
 from intake_vbo.errors import VboError
+from intake_vbo.loopback import create_bucket, s3_client
 from intake_vbo.upkeep import adopt, verify
 
 BUCKET = "intake-vbo-cache-tests"  # moto's backend is shared by every server in a process
@@ -58,33 +57,9 @@ class Release:
 
 
 @pytest.fixture(scope="module")
-def release():
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto logs every request
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    endpoint = f"http://{host}:{port}"
-    s3 = boto3.client(
-        "s3",
-        endpoint_url=endpoint,
-        region_name="us-west-2",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
-    s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": "us-west-2"})
-    s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
-    policy = {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Effect": "Allow",
-                "Principal": "*",
-                "Action": ["s3:GetObject", "s3:GetObjectVersion"],
-                "Resource": f"arn:aws:s3:::{BUCKET}/*",
-            }
-        ],
-    }
-    s3.put_bucket_policy(Bucket=BUCKET, Policy=json.dumps(policy))
+def release(s3_endpoint):
+    create_bucket(s3_endpoint, BUCKET)  # versioned, anonymously readable
+    s3 = s3_client(s3_endpoint)
     rng = random.Random(20240501)
 
     def put(key: str, data: bytes) -> Obj:
@@ -96,8 +71,7 @@ def release():
     ]
     put(objects[0].key, b"a newer version of the same key")  # versionId must pick the old one
     big = put(f"{PREFIX}behavior_session_big.nwb", rng.randbytes(6 * CHUNK))
-    yield Release(endpoint, objects, big)
-    server.stop()
+    return Release(s3_endpoint, objects, big)
 
 
 @pytest.fixture
