@@ -21,6 +21,7 @@ from filelock import FileLock, Timeout
 from . import catalog, index, release
 from .errors import VboError
 from .manifest import Manifest, parse_manifest
+from .schema import FILES_SCHEMA, MANIFESTS_SCHEMA, METADATA_FILES_SCHEMA
 from .tables import TABLES, read_table
 
 STAGING = ".staging"
@@ -212,40 +213,3 @@ def _files_table(manifest: Manifest, experiments: pa.Table | None) -> pa.Table:
         for f in manifest.data_files
     ]
     return pa.Table.from_pylist(rows, schema=FILES_SCHEMA)
-
-
-FILES_SCHEMA = pa.schema(
-    [
-        ("file_id", pa.int64()),
-        ("kind", pa.string()),
-        ("behavior_session_id", pa.int64()),
-        ("ophys_experiment_id", pa.int64()),
-        ("key", pa.string()),
-        ("url", pa.string()),
-        ("version_id", pa.string()),
-        ("file_hash", pa.string()),
-    ]
-)
-METADATA_FILES_SCHEMA = pa.schema(
-    [
-        ("name", pa.string()),
-        ("table_name", pa.string()),
-        ("key", pa.string()),
-        ("url", pa.string()),
-        ("version_id", pa.string()),
-        ("file_hash", pa.string()),
-        ("num_rows", pa.int64()),
-    ]
-)
-MANIFESTS_SCHEMA = pa.schema(
-    [
-        ("project_name", pa.string()),
-        ("key", pa.string()),
-        ("etag", pa.string()),
-        ("file_hash", pa.string()),
-        ("metadata_file_id_column_name", pa.string()),
-        ("data_pipeline", pa.string()),
-        ("num_data_files", pa.int64()),
-        ("metadata_tables", pa.list_(pa.string())),
-    ]
-)

@@ -81,3 +81,22 @@ ALLENSDK_ORDER = [
     *("num_depths_per_area", "ophys_experiment_id", "num_targeted_structures"),
     *("published_at", "isi_experiment_id"),
 ]
+
+# The index's own tables, one row per data file, per metadata file, per manifest.
+_OBJECT = {"key": TEXT, "url": TEXT, "version_id": TEXT, "file_hash": TEXT}
+FILES_SCHEMA = pa.schema(
+    {"file_id": INT, "kind": TEXT, "behavior_session_id": INT, "ophys_experiment_id": INT} | _OBJECT
+)
+METADATA_FILES_SCHEMA = pa.schema({"name": TEXT, "table_name": TEXT} | _OBJECT | {"num_rows": INT})
+MANIFESTS_SCHEMA = pa.schema(
+    {
+        "project_name": TEXT,
+        "key": TEXT,
+        "etag": TEXT,
+        "file_hash": TEXT,
+        "metadata_file_id_column_name": TEXT,
+        "data_pipeline": TEXT,
+        "num_data_files": INT,
+        "metadata_tables": TEXTS,
+    }
+)
