@@ -351,3 +351,23 @@ def test_build_script_and_console_script_are_the_same_command(bucket_url, tmp_pa
         [*console, *args[:4], "--versions", "7.7.7"], capture_output=True, text=True
     )
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "'7.7.7'" in bad.stderr
+
+
+def test_build_through_a_flaky_server(bucket_url, s3_endpoint, tmp_path, monkeypatch):
+    from faultproxy import FaultProxy
+
+    monkeypatch.setenv("VBO_BACKOFF_BASE", "0.001")
+    direct = tmp_path / "direct"
+    build(direct, bucket_url)
+    with FaultProxy(
+        s3_endpoint, rate=0.3, seed=3, faults=("500", "reset-headers", "reset-body", "truncate")
+    ) as proxy:
+        flaky = bucket_url.replace(s3_endpoint, proxy.url)
+        report = build(tmp_path / "flaky", flaky)
+        assert sum(proxy.injected.values()) > 0
+    assert report.built == list(SAMPLE_VERSIONS)
+    for table in ("behavior_sessions", "ophys_cells", "files"):
+        for version in SAMPLE_VERSIONS[1:]:
+            pattern = f"parquet/{table}/manifest_version={version}/*.parquet"
+            (a,), (b,) = direct.glob(pattern), (tmp_path / "flaky").glob(pattern)
+            assert pq.read_table(a).equals(pq.read_table(b))
