@@ -164,7 +164,10 @@ def test_fetch_verify_adopt_commands(catalog_dir, cat, cache_root, tmp_path, cap
     assert f"damaged: {victim}" in out and "1 ok, 1 damaged" in out
     assert main(["verify", "--catalog", str(catalog_dir), "--repair"]) == 0
     assert f"repaired: {victim}" in capsys.readouterr().out
-    assert main(["verify", "--catalog", str(catalog_dir)]) == 0
+    (cache_root / "stray.txt").write_text("left here by someone")
+    assert main(["verify", "--catalog", str(catalog_dir)]) == 0  # reported, not judged
+    out = capsys.readouterr().out
+    assert f"foreign: {cache_root / 'stray.txt'}" in out and "2 ok, 0 damaged, 1 foreign" in out
 
     # an AllenSDK-style cache elsewhere is adopted into a new, empty cache
     sdk = tmp_path / "allensdk" / "visual-behavior-ophys-1.1.0" / "behavior_ophys_experiments"
