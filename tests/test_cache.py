@@ -16,7 +16,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-import boto3
 import pytest
 from faultproxy import FaultProxy
 
@@ -211,24 +210,6 @@ def test_processes_fetching_one_file_transfer_it_once(release, proxy, cache):
     assert [r["received"] for r in results if r["received"] is not None] == [len(obj.data)]
     assert any(r["received"] is None and not r["present"] for r in results)  # one waited
     assert proxy.requests[obj.path] == 1 and proxy.sent[obj.path] == len(obj.data)
-
-
-def test_memory_stays_flat_while_a_large_file_streams(release, cache):
-    s3 = boto3.client(
-        "s3",
-        endpoint_url=release.endpoint,
-        region_name="us-west-2",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
-    data = random.Random(3).randbytes(96 << 20)
-    key = f"{PREFIX}behavior_session_large.nwb"
-    obj = Obj(key, s3.put_object(Bucket=BUCKET, Key=key, Body=data)["VersionId"], data)
-    child = worker(cache.root, obj.url(release.endpoint), obj.digest)
-    result = json.loads(child.communicate(timeout=60)[0])
-    s3.delete_object(Bucket=BUCKET, Key=key, VersionId=obj.version_id)
-    assert result["received"] == len(data) and hash_file(result["path"]) == obj.digest
-    assert result["maxrss"] < 64 << 20  # ~40 MiB; holding the body would take over 96 MiB
 
 
 def test_threads_fetching_one_file_transfer_it_once(release, proxy, cache):
