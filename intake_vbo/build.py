@@ -34,7 +34,6 @@ class BuildReport:
 
     built: list[str] = field(default_factory=list)  # versions fetched and (re)written
     unchanged: list[str] = field(default_factory=list)
-    wrote_index: bool = False
     seconds: float = 0.0
 
 
@@ -110,7 +109,7 @@ def _build_locked(root, bucket, listing, chosen, cache_dir) -> BuildReport:
                 parts.append(index.write_part(root, staging, name, version, table))
         index.commit_parts(root, staging, parts)
         index.write_index(root, staging, parts, latest=built[-1])
-        report.built, report.wrote_index = list(fetched), True
+        report.built = list(fetched)
     catalog.write_catalogs(root, staging, parts, bucket, cache_dir)
     index.remove_unreferenced(root, parts)  # also what a killed build left
     index.clear_staging(staging)

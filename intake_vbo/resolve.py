@@ -88,7 +88,6 @@ def catalog_version(catalog_dir: str | Path, version: str) -> CatalogVersion:
 class CatalogFiles:
     """Every data file of every version of a built catalog."""
 
-    catalog_dir: Path
     rows: list[tuple[str, str, str]]  # (file_hash, key, version_id), one per content
     bucket_url: str
     cache_dir: str | None
@@ -126,4 +125,4 @@ def catalog_files(catalog_dir: str | Path) -> CatalogFiles:
         ).fetchall()
     finally:
         con.close()
-    return CatalogFiles(Path(catalog_dir), rows, settings["bucket_url"], settings.get("cache_dir"))
+    return CatalogFiles(rows, settings["bucket_url"], settings.get("cache_dir"))
