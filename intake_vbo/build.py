@@ -14,15 +14,16 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pyarrow as pa
 from filelock import FileLock, Timeout
 
 from . import catalog, index, release
 from .errors import VboError
 from .manifest import Manifest, parse_manifest
-from .schema import FILES_SCHEMA, MANIFESTS_SCHEMA, METADATA_FILES_SCHEMA
-from .tables import TABLES, read_table
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 STAGING = ".staging"
 LOCK = ".build.lock"
@@ -95,25 +96,46 @@ def build(
 
 def _build_locked(root, bucket, listing, chosen, cache_dir) -> BuildReport:
     staging = root / STAGING
+    if _up_to_date(root, bucket, listing, chosen, cache_dir):
+        return BuildReport(unchanged=list(chosen))
     index.clear_staging(staging)
     etags, parts = index.read_state(root)
     report = BuildReport()
     todo = [v for v in chosen if etags.get(v) != listing[v].etag]
     report.unchanged = [v for v in chosen if v not in todo]
     fetched = _fetch_versions(bucket, listing, todo)
-    built = sorted(set(etags) | set(todo), key=release.version_key)
+    etags.update({v: listing[v].etag for v in fetched})
     if fetched:
         parts = [p for p in parts if p.version not in fetched]
         for version, data in fetched.items():
             for name, table in data.items():
                 parts.append(index.write_part(root, staging, name, version, table))
         index.commit_parts(root, staging, parts)
-        index.write_index(root, staging, parts, latest=built[-1])
+        latest = max(etags, key=release.version_key)
+        index.write_index(root, staging, parts, latest=latest)
         report.built = list(fetched)
-    catalog.write_catalogs(root, staging, parts, bucket, cache_dir)
+    catalog.write_catalogs(root, staging, parts, bucket, cache_dir, etags)
     index.remove_unreferenced(root, parts)  # also what a killed build left
     index.clear_staging(staging)
     return report
+
+
+def _up_to_date(root: Path, bucket: str, listing, chosen: list[str], cache_dir) -> bool:
+    """Whether the root catalog already records exactly this build (a no-op rebuild).
+
+    The root catalog is written last, so what it records was built whole; checking it
+    spares a no-op rebuild from opening the index at all.
+    """
+    settings = catalog.recorded(root)
+    recorded_etags = settings.get("manifest_etags") or {}
+    same_cache = cache_dir is None or catalog.absolute(cache_dir) == settings.get("cache_dir")
+    return (
+        (root / index.INDEX_FILE).exists()
+        and not (root / STAGING).exists()
+        and settings.get("bucket_url") == bucket
+        and same_cache
+        and all(recorded_etags.get(v) == listing[v].etag for v in chosen)
+    )
 
 
 def _fetch_versions(bucket: str, listing, versions: list[str]) -> dict[str, dict[str, pa.Table]]:
@@ -143,6 +165,8 @@ def _fetch_manifest(bucket: str, obj: release.ManifestObject) -> tuple[Manifest,
 
 def _fetch_table(bucket: str, manifest: Manifest, entry) -> pa.Table | None:
     """One metadata CSV, verified and typed (``None`` for a table we do not know)."""
+    from .tables import TABLES, read_table
+
     what = f"{entry.name}.csv (manifest {manifest.version})"
     data = release.fetch_verified(bucket, entry.key, entry.version_id, entry.file_hash, what)
     if entry.name not in TABLES:
@@ -152,6 +176,10 @@ def _fetch_table(bucket: str, manifest: Manifest, entry) -> pa.Table | None:
 
 def _tables(manifest: Manifest, raw: bytes, etag: str, metadata: dict[str, pa.Table | None]):
     """Every table of one version, keyed by our table name."""
+    import pyarrow as pa
+
+    from .schema import MANIFESTS_SCHEMA, METADATA_FILES_SCHEMA, TABLES
+
     tables = {TABLES[name]: t for name, t in metadata.items() if t is not None}
     tables["files"] = _files_table(manifest, tables.get("ophys_experiments"))
     tables["metadata_files"] = pa.Table.from_pylist(
@@ -185,6 +213,10 @@ def _tables(manifest: Manifest, raw: bytes, etag: str, metadata: dict[str, pa.Ta
 
 def _files_table(manifest: Manifest, experiments: pa.Table | None) -> pa.Table:
     """One row per data file; experiment files get their behavior session from the table."""
+    import pyarrow as pa
+
+    from .schema import FILES_SCHEMA
+
     session_of = {}
     if experiments is not None and "behavior_session_id" in experiments.column_names:
         session_of = dict(

@@ -12,8 +12,6 @@ import os
 from importlib import resources
 from pathlib import Path
 
-import jinja2
-
 from .index import Part, version_order
 
 ROOT_CATALOG = "catalog.yaml"
@@ -25,7 +23,9 @@ def entry_name(version: str) -> str:
     return "v" + version.replace(".", "_")
 
 
-def _environment() -> jinja2.Environment:
+def _environment():
+    import jinja2
+
     loader = jinja2.FunctionLoader(
         lambda name: resources.files("intake_vbo.catalogs").joinpath(name).read_text("utf-8")
     )
@@ -44,7 +44,14 @@ def _environment() -> jinja2.Environment:
     return env
 
 
-def render(parts: list[Part], bucket_url: str, cache_dir: str | None) -> dict[str, str]:
+def absolute(path: str) -> str:
+    """A cache directory as recorded: absolute, user expanded."""
+    return str(Path(path).expanduser().resolve())
+
+
+def render(
+    parts: list[Part], bucket_url: str, cache_dir: str | None, etags: dict[str, str]
+) -> dict[str, str]:
     """Every catalog file's text, keyed by its path relative to the catalog directory."""
     env = _environment()
     versions = sorted({p.version for p in parts}, key=version_order)
@@ -60,13 +67,22 @@ def render(parts: list[Part], bucket_url: str, cache_dir: str | None) -> dict[st
             cache_dir=cache_dir,
         )
     texts[ROOT_CATALOG] = env.get_template("catalog.yaml.j2").render(
-        versions=versions, latest=versions[-1], bucket_url=bucket_url, cache_dir=cache_dir
+        versions=versions,
+        latest=versions[-1],
+        bucket_url=bucket_url,
+        cache_dir=cache_dir,
+        etags={v: etags[v] for v in versions},
     )
     return texts
 
 
 def write_catalogs(
-    root: Path, staging: Path, parts: list[Part], bucket_url: str, cache_dir: str | None
+    root: Path,
+    staging: Path,
+    parts: list[Part],
+    bucket_url: str,
+    cache_dir: str | None,
+    etags: dict[str, str],
 ) -> list[str]:
     """Write the catalog files that changed, root catalog last; return their names.
 
@@ -74,11 +90,9 @@ def write_catalogs(
     """
     if not parts:
         return []
-    if cache_dir is None:  # keep what an earlier build recorded
-        cache_dir = recorded(root).get("cache_dir")
-    else:
-        cache_dir = str(Path(cache_dir).expanduser().resolve())
-    texts = render(parts, bucket_url, cache_dir)
+    # Without a new --cache-dir, keep what an earlier build recorded.
+    cache_dir = recorded(root).get("cache_dir") if cache_dir is None else absolute(cache_dir)
+    texts = render(parts, bucket_url, cache_dir, etags)
     written = []
     for name in sorted(texts, key=lambda n: n == ROOT_CATALOG):
         target = root / name

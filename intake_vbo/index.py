@@ -15,11 +15,12 @@ import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-
-import pyarrow as pa
-import pyarrow.parquet as pq
+from typing import TYPE_CHECKING
 
 from .errors import VboError
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 INDEX_FILE = "vbo.duckdb"
 # DuckDB 2.0 writes files the 1.5 CLI cannot read unless asked for the older format.
@@ -57,6 +58,8 @@ def write_part(root: Path, staging: Path, table: str, version: str, data: pa.Tab
     The file name carries a digest of its bytes, so an unchanged partition keeps its
     name and a changed one never overwrites the old file.
     """
+    import pyarrow.parquet as pq
+
     staging.mkdir(parents=True, exist_ok=True)
     tmp = staging / f"{table}-{version}.parquet"
     pq.write_table(data, tmp, compression="zstd")
@@ -250,6 +253,8 @@ def diff(root: Path, a: str, b: str) -> tuple[list[tuple], list[dict]]:
 
 def _table_diff(con, root, table, ident, a, b, paths) -> dict:
     """Row and column changes of one metadata table between two versions."""
+    import pyarrow.parquet as pq
+
     parts = {v: paths.get((table, v)) for v in (a, b)}
     cols = {v: pq.read_schema(root / p.path).names if p else [] for v, p in parts.items()}
     # A table only one side has was wholly added or removed.

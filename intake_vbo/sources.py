@@ -22,6 +22,8 @@ def _read_parquet(path: str, filters=None):
     import pyarrow.parquet as pq
 
     try:
+        if filters is None:  # ParquetFile spares the import of pyarrow.dataset
+            return pq.ParquetFile(path).read()
         return pq.read_table(path, filters=filters)
     except (OSError, ValueError) as exc:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
@@ -72,12 +74,9 @@ class TableSource(DataSource):
 
     def read(self):
         """The table as a DataFrame indexed as AllenSDK indexes it."""
-        from .tables import to_pandas
+        from .frames import to_pandas
 
-        arrow = _read_parquet(self.path)
-        if self.table == "files":
-            return arrow.to_pandas(types_mapper=_nullable_ints).set_index("file_id")
-        return to_pandas(self.table, arrow)
+        return to_pandas(self.table, _read_parquet(self.path))
 
     def to_dask(self):
         """The table as a one-partition dask DataFrame."""
@@ -87,16 +86,9 @@ class TableSource(DataSource):
 
 
 def _index_column(table: str) -> str:
-    from .tables import INDEX
+    from .frames import FRAME_INDEX
 
-    return INDEX.get(table, "file_id")
-
-
-def _nullable_ints(arrow_type):
-    import pandas as pd
-    import pyarrow as pa
-
-    return pd.Int64Dtype() if pa.types.is_integer(arrow_type) else None
+    return FRAME_INDEX[table]
 
 
 class NWBSource(DataSource):
@@ -214,7 +206,10 @@ class NWBSource(DataSource):
     def describe(self) -> dict:
         """intake's description plus the file: key, version id, hash, cached or not."""
         info = super().describe()
-        info["file"] = self.discover()["metadata"]
+        try:
+            info["file"] = self.discover()["metadata"]
+        except VboError as exc:  # describing must work for any id, even one not released
+            info["file"] = {"error": str(exc)}
         return info
 
     def _get_partition(self, i: int):

@@ -20,9 +20,9 @@ import pyarrow.compute as pc
 import pyarrow.csv as pv
 
 from .errors import VboError
-from .schema import ALLENSDK_ORDER, BOOL, DATE, INDEX, INT, INTS, SCHEMAS, TABLES, TEXTS
+from .schema import BOOL, DATE, INDEX, INT, INTS, SCHEMAS, TABLES, TEXTS
 
-__all__ = ["INDEX", "SCHEMAS", "TABLES", "read_table", "to_pandas"]
+__all__ = ["INDEX", "SCHEMAS", "TABLES", "read_table"]
 
 # pandas 1.5's default NA strings (AllenSDK 2.16 pins pandas 1.5.3) and its booleans.
 NULLS = [
@@ -374,40 +374,3 @@ def _check_index(typed: pa.Table, index: str, data: bytes, where: str) -> None:
         value = column[first].as_py()
         problem = f"duplicate {index} {value} (also on line {_line(data, first)})"
         raise VboError(_message(where, data, second, index, problem))
-
-
-def to_pandas(table: str, arrow: pa.Table):
-    """The DataFrame a user gets: AllenSDK 2.16's ``get_*_table()`` values, indexed alike.
-
-    Parameters
-    ----------
-    table : str
-        Our table name, a key of `INDEX`.
-    arrow : pyarrow.Table
-        The table as `read_table` made it (or as read back from Parquet).
-
-    Returns
-    -------
-    pandas.DataFrame
-        Indexed by ``INDEX[table]``; integers as ``Int64``, lists as Python lists (NaN
-        where null, as AllenSDK has it), dates as ``datetime64[us, UTC]``, booleans as
-        ``bool`` (``boolean`` with nulls), text as ``str``. Columns AllenSDK orders
-        come in its order, the others after them in the table's order.
-    """
-    import numpy as np
-    import pandas as pd
-
-    frame = arrow.to_pandas(
-        types_mapper=lambda t: pd.Int64Dtype() if pa.types.is_integer(t) else None
-    )
-    for name, column in zip(arrow.column_names, arrow.columns, strict=True):
-        if pa.types.is_list(column.type) or pa.types.is_large_list(column.type):
-            values = [np.nan if v is None else v for v in column.to_pylist()]
-            frame[name] = pd.Series(values, index=frame.index, dtype=object)
-        elif pa.types.is_boolean(column.type):
-            frame[name] = frame[name].astype("boolean" if column.null_count else bool)
-    if table != "ophys_cells":
-        known = [c for c in ALLENSDK_ORDER if c in frame.columns]
-        frame = frame[known + [c for c in frame.columns if c not in known]]
-    index = INDEX[table]
-    return frame.set_index(index) if index in frame.columns else frame

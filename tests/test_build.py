@@ -251,6 +251,16 @@ def test_incremental_build_adds_only_new_work(new_bucket, tmp_path):
     assert noop.built == [] and noop.unchanged == list(SAMPLE_VERSIONS[:-1])
     assert snapshot(out) == before  # nothing rewritten, not even touched
 
+    # a new --cache-dir is recorded, without fetching or rewriting any data
+    assert build(out, url, cache_dir=str(tmp_path / "lab-cache")).built == []
+    cat = intake.open_catalog(str(out / "catalog.yaml"))
+    assert cat.metadata["intake_vbo"]["cache_dir"] == str(tmp_path / "lab-cache")
+    assert cat.latest.ophys_experiment.describe()["args"]["cache_dir"] == str(
+        tmp_path / "lab-cache"
+    )
+    assert {k: v for k, v in snapshot(out).items() if k.startswith("parquet/")} == parquet_before
+    before = snapshot(out)
+
     new_bucket([SAMPLE_VERSIONS[-1]])
     second = build(out, url)
     assert second.built == [SAMPLE_VERSIONS[-1]]

@@ -17,7 +17,8 @@ import pyarrow as pa
 import pytest
 
 from intake_vbo.errors import VboError
-from intake_vbo.tables import INDEX, SCHEMAS, TABLES, read_table, to_pandas
+from intake_vbo.frames import to_pandas
+from intake_vbo.tables import INDEX, SCHEMAS, TABLES, read_table
 
 REAL = Path(__file__).resolve().parents[1].parent / "shared" / "real-tables"
 REAL_FILES = ["behavior_session_table", "ophys_session_table", "ophys_experiment_table"]
