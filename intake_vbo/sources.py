@@ -146,20 +146,19 @@ class NWBSource(DataSource):
         return self._row
 
     def _resolve(self) -> dict:
-        kind, ident = self.kind, self.id
-        rows = _read_parquet(self.files, [("kind", "=", kind), (f"{kind}_id", "=", ident)])
-        if rows.num_rows == 0 and kind == "behavior_session":
-            first = self._first_experiment()
-            kind, ident = "ophys_experiment", first
-            rows = _read_parquet(
-                self.files, [("kind", "=", kind), ("ophys_experiment_id", "=", first)]
-            )
+        rows = self._files_of(self.kind, self.id)
+        if rows.num_rows == 0 and self.kind == "behavior_session":
+            rows = self._files_of("ophys_experiment", self._first_experiment())
         if rows.num_rows == 0:
             raise VboError(
                 f"{LABELS[self.kind]} {self.id} has no NWB file in release {self.release_version}"
             )
         row = rows.slice(0, 1).to_pylist()[0]
         return {k: row[k] for k in ("file_id", "kind", "key", "version_id", "file_hash", "url")}
+
+    def _files_of(self, kind: str, ident: int):
+        """The rows of the version's files table for one session or experiment."""
+        return _read_parquet(self.files, [("kind", "=", kind), (f"{kind}_id", "=", ident)])
 
     def _first_experiment(self) -> int:
         """The first ophys experiment of a behavior session recorded with imaging."""
