@@ -4,7 +4,7 @@ Generates (or reuses) the full-scale sample release, serves it on a loopback S3 
 runs the chosen benchmarks and prints one Markdown table: our figure, the reference
 beside it, their ratio and the target. Only 127.0.0.1 is ever contacted.
 
-Usage: ``.venv/bin/python benchmarks/run.py [--only build,read,sql,cache] [--repeat N]``
+Usage: ``.venv/bin/python benchmarks/run.py [--only build,read,sql,cache,fetch] [--repeat N]``
 """
 
 from __future__ import annotations
@@ -14,16 +14,18 @@ import os
 import platform
 import sys
 import tempfile
+from contextlib import nullcontext
 from pathlib import Path
 
 import bench_build
 import bench_cache
+import bench_fetch
 import bench_read
 import bench_sql
 from common import Row, load_average
 from serve import sample_release, served
 
-BENCHMARKS = ("build", "read", "sql", "cache")
+BENCHMARKS = ("build", "read", "sql", "cache", "fetch")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -34,12 +36,18 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         sys.exit(f"run.py: unknown benchmark(s) {', '.join(sorted(unknown))}; "
                  f"choose from {', '.join(BENCHMARKS)}")  # fmt: skip
-    _progress("generating the full-scale sample release (cached in .sample-cache/)")
-    release = sample_release()
-    _progress("publishing it on a loopback S3 server")
+    moto = bool(set(chosen) - {"fetch"})  # fetch serves its own files (SeaweedFS)
+    release = None
+    if moto:
+        _progress("generating the full-scale sample release (cached in .sample-cache/)")
+        release = sample_release()
+        _progress("publishing it on a loopback S3 server")
     load_before = load_average()
     rows: list[Row] = []
-    with served(release) as endpoint, tempfile.TemporaryDirectory(prefix="vbo-bench-") as tmp:
+    with (
+        served(release) if moto else nullcontext() as endpoint,
+        tempfile.TemporaryDirectory(prefix="vbo-bench-") as tmp,
+    ):
         if "build" in chosen:
             _progress("build")
             rows += bench_build.run(endpoint.bucket_url, args.repeat)
@@ -57,6 +65,9 @@ def main(argv: list[str] | None = None) -> int:
         if "cache" in chosen:
             _progress("cache")
             rows += bench_cache.run(endpoint.endpoint_url, endpoint.bucket_url, args.repeat)
+    if "fetch" in chosen:
+        _progress("fetch (SeaweedFS; ours, curl, AllenSDK)")
+        rows += bench_fetch.run(args.repeat)
     print(_header(args.repeat, load_before, release))
     print(format_table(rows))
     return 0
@@ -92,7 +103,7 @@ def _value(value: float | None, unit: str) -> str:
 def _ratio(row: Row) -> str:
     if row.ratio is None:
         return "-"
-    return f"{row.ratio:.1f}x " + ("faster" if row.faster else "the time")
+    return f"{row.ratio:.1f}x " + ("faster" if row.faster else _base(row))
 
 
 def _target(row: Row) -> str:
@@ -100,16 +111,22 @@ def _target(row: Row) -> str:
         return "-"
     if row.faster is None:
         return f"< {row.target:g} {row.unit}"
-    return f">= {row.target:g}x faster" if row.faster else f"<= {row.target:g}x the time"
+    return f">= {row.target:g}x faster" if row.faster else f"<= {row.target:g}x {_base(row)}"
 
 
-def _header(repeat: int, load_before: str, release: Path) -> str:
+def _base(row: Row) -> str:
+    return "the time" if row.unit == "s" else "the reference"
+
+
+def _header(repeat: int, load_before: str, release: Path | None) -> str:
     from intake_vbo.sample import generated_versions
 
-    versions = ", ".join(generated_versions(release))
+    sample = (
+        f"full-scale sample release ({', '.join(generated_versions(release))}); " if release else ""
+    )
     return (
         f"intake-vbo benchmarks: median of N={repeat} runs; {os.cpu_count()} cores; "
-        f"Python {platform.python_version()}; full-scale sample release ({versions}); "
+        f"Python {platform.python_version()}; {sample}"
         f"load average {load_before} before, {load_average()} after\n"
     )
 

@@ -1,0 +1,66 @@
+"""Child process of ``fetch``, run by the project's Python: an intake-vbo download.
+
+Usage:
+
+- ``fetch_ours.py cache ROOT URL FILE_HASH``: ``Cache(ROOT).fetch`` (streamed,
+  BLAKE2b-verified, fsynced, renamed into the cache);
+- ``fetch_ours.py cli fetch ARGS...``: ``intake-vbo fetch ARGS...``, the console
+  script's ``main`` in this process;
+- ``fetch_ours.py split fetch ARGS...``: what ``intake-vbo fetch`` does, timed in two
+  parts: resolving the ids in the catalog, then ``fetch_many``.
+
+Prints one JSON line last: seconds of the download call (``resolve`` too for
+``split``), the exit status, bytes, and the peak resident memory (VmHWM).
+"""
+
+import json
+import sys
+import time
+from pathlib import Path
+
+
+def peak_bytes() -> int:
+    """VmHWM of this process (not ru_maxrss, which keeps the forking parent's peak)."""
+    status = Path("/proc/self/status").read_text()
+    return int(status.split("VmHWM:")[1].split()[0]) * 1024
+
+
+def cache(root: str, url: str, file_hash: str) -> dict:
+    """One file through :meth:`intake_vbo.cache.Cache.fetch`."""
+    from intake_vbo.cache import Cache
+
+    start = time.perf_counter()
+    size = Cache(root).fetch(url, file_hash).stat().st_size
+    return {"seconds": time.perf_counter() - start, "status": 0, "bytes": size}
+
+
+def cli(argv: list[str]) -> dict:
+    """The console script, as a user runs it."""
+    from intake_vbo.cli import main
+
+    start = time.perf_counter()
+    status = main(argv)
+    sys.stdout.flush()
+    return {"seconds": time.perf_counter() - start, "status": status, "bytes": None}
+
+
+def split(argv: list[str]) -> dict:
+    """``intake-vbo fetch``'s own steps (cli.cmd_fetch), resolution and download timed apart."""
+    from intake_vbo.cache import fetch_many
+    from intake_vbo.cli import parser
+    from intake_vbo.resolve import catalog_version
+
+    args = parser().parse_args(argv)
+    start = time.perf_counter()
+    version = catalog_version(args.catalog, args.version)
+    items = version.items(args.ophys_experiment, args.behavior_session, args.all)
+    resolved = time.perf_counter()
+    report = fetch_many(version.cache(), items, workers=args.workers)
+    return {"resolve": resolved - start, "seconds": time.perf_counter() - resolved,
+            "status": 2 if report.failed else 0, "bytes": report.bytes_transferred}  # fmt: skip
+
+
+if __name__ == "__main__":
+    mode, rest = sys.argv[1], sys.argv[2:]
+    result = cache(*rest) if mode == "cache" else {"cli": cli, "split": split}[mode](rest)
+    print(json.dumps({**result, "peak": peak_bytes()}))
