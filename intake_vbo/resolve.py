@@ -55,12 +55,21 @@ class CatalogVersion:
     def items(self, experiments=(), sessions=(), everything=False) -> list[tuple[str, str, str]]:
         """``(label, url, file_hash)`` of the files asked for, resolved in this version."""
         from .release import object_url
+        from .sources import resolve_files
 
         items = []
         for kind, ids in (("ophys_experiment", experiments), ("behavior_session", sessions)):
+            if not ids:
+                continue
+            proto = self.source(kind, 0)  # the version's paths and bucket, as recorded
+            found = resolve_files(
+                proto.files, proto.behavior_sessions, kind, ids, proto.release_version
+            )
+            bucket = _bucket(proto.bucket_url)
             for ident in ids:
-                src = self.source(kind, ident)
-                items.append((f"{kind} {ident}", src.url(), src.file_entry()["file_hash"]))
+                entry = found[ident]
+                url = object_url(bucket, entry["key"], entry["version_id"])
+                items.append((f"{kind} {ident}", url, entry["file_hash"]))
         if everything:
             files = self.catalog.files.read()
             bucket = _bucket(self.source("ophys_experiment", 0).bucket_url)

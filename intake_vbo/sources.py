@@ -146,32 +146,10 @@ class NWBSource(DataSource):
         return self._row
 
     def _resolve(self) -> dict:
-        rows = self._files_of(self.kind, self.id)
-        if rows.num_rows == 0 and self.kind == "behavior_session":
-            rows = self._files_of("ophys_experiment", self._first_experiment())
-        if rows.num_rows == 0:
-            raise VboError(
-                f"{LABELS[self.kind]} {self.id} has no NWB file in release {self.release_version}"
-            )
-        row = rows.slice(0, 1).to_pylist()[0]
-        return {k: row[k] for k in ("file_id", "kind", "key", "version_id", "file_hash", "url")}
-
-    def _files_of(self, kind: str, ident: int):
-        """The rows of the version's files table for one session or experiment."""
-        return _read_parquet(self.files, [("kind", "=", kind), (f"{kind}_id", "=", ident)])
-
-    def _first_experiment(self) -> int:
-        """The first ophys experiment of a behavior session recorded with imaging."""
-        label = f"behavior session {self.id}"
-        if not self.behavior_sessions:
-            raise VboError(f"{label} has no NWB file in release {self.release_version}")
-        table = _read_parquet(self.behavior_sessions, [("behavior_session_id", "=", self.id)])
-        if table.num_rows == 0:
-            raise VboError(f"{label} is not in release {self.release_version}")
-        experiments = table.column("ophys_experiment_id").to_pylist()[0] or []
-        if not experiments:
-            raise VboError(f"{label} has no NWB file in release {self.release_version}")
-        return experiments[0]
+        found = resolve_files(
+            self.files, self.behavior_sessions, self.kind, [self.id], self.release_version
+        )
+        return found[self.id]
 
     def _cache(self):
         from .cache import Cache, cache_dir
@@ -227,6 +205,50 @@ class NWBSource(DataSource):
         if self._io is not None:
             self._io.close()
             self._io = None
+
+
+ENTRY = ("file_id", "kind", "key", "version_id", "file_hash", "url")
+
+
+def resolve_files(
+    files: str, behavior_sessions: str | None, kind: str, ids, version: str
+) -> dict[int, dict]:
+    """The manifest entry of each behavior session or ophys experiment in ``ids``.
+
+    Reads the version's files table (and behavior table) once, whatever the number
+    of ids. A behavior session recorded with imaging has no NWB of its own and gets
+    the file of the first ophys experiment in its list, as AllenSDK serves it.
+
+    Raises
+    ------
+    VboError
+        Naming the first id the version does not have, and the version.
+    """
+    rows = _read_parquet(files).select(list(ENTRY) + [f"{k}_id" for k in LABELS]).to_pylist()
+    by_id = {(r["kind"], r[f"{r['kind']}_id"]): r for r in rows if r["kind"] in LABELS}
+    first = {}
+    if kind == "behavior_session" and behavior_sessions:
+        sessions = _read_parquet(behavior_sessions)
+        lists = (
+            sessions.column("ophys_experiment_id").to_pylist()
+            if "ophys_experiment_id" in sessions.column_names
+            else [None] * sessions.num_rows
+        )
+        for sid, experiments in zip(
+            sessions.column("behavior_session_id").to_pylist(), lists, strict=True
+        ):
+            first[sid] = experiments[0] if experiments else None
+    found = {}
+    for ident in ids:
+        row = by_id.get((kind, ident))
+        if row is None and kind == "behavior_session":
+            if behavior_sessions and ident not in first:
+                raise VboError(f"behavior session {ident} is not in release {version}")
+            row = by_id.get(("ophys_experiment", first.get(ident)))
+        if row is None:
+            raise VboError(f"{LABELS[kind]} {ident} has no NWB file in release {version}")
+        found[ident] = {k: row[k] for k in ENTRY}
+    return found
 
 
 def _as_id(value, name: str) -> int:
