@@ -44,6 +44,7 @@ from .http import DEFAULT_BACKOFF, TIMEOUT, Backoff, Retry, call, check, session
 
 CHUNK = 1 << 20  # bytes per read and write: big for throughput, small to resume
 QUEUE_CHUNKS = 8  # chunks waiting for the hashing thread: bounds memory
+WRITE_BEHIND = 32 << 20  # bytes between background fdatasyncs of a download
 MISMATCH_RETRIES = 1  # a whole download with the wrong digest is tried again this often
 DIR_MODE = 0o775
 DIGEST = re.compile(r"[0-9a-f]{128}")
@@ -310,6 +311,38 @@ class _Hasher:
         self._thread.join()
 
 
+class _WriteBehind:
+    """Start the disk's writeback while the download goes on, so the final fsync is short.
+
+    Every ``WRITE_BEHIND`` bytes, a thread of its own calls ``fdatasync`` (which releases
+    the GIL) while the transfer continues; at most one runs at a time.
+    """
+
+    def __init__(self, file):
+        self._file, self._pending = file, 0
+        self._busy = threading.Lock()
+
+    def wrote(self, nbytes: int) -> None:
+        self._pending += nbytes
+        if self._pending >= WRITE_BEHIND and self._busy.acquire(blocking=False):
+            self._pending = 0
+            self._file.flush()  # Python's buffer to the OS, then the OS's to the disk
+            threading.Thread(target=self._sync, daemon=True).start()
+
+    def _sync(self) -> None:
+        try:
+            os.fdatasync(self._file.fileno())
+        finally:
+            self._busy.release()
+
+    def __enter__(self) -> _WriteBehind:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        with self._busy:  # never close the file under a running sync
+            pass
+
+
 class _Partial:
     """A ``.part`` file and the running digest of exactly the bytes it holds."""
 
@@ -335,7 +368,11 @@ class _Partial:
     def appending(self):
         """Yield ``sink(chunk)``, which appends to the file and (beside) to the digest."""
         fd = os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o666)
-        with os.fdopen(fd, "wb") as file, _Hasher(self.digest) as hasher:
+        with (
+            os.fdopen(fd, "wb") as file,
+            _Hasher(self.digest) as hasher,
+            _WriteBehind(file) as behind,
+        ):
             file.truncate(self.size)  # drop a tail written but never hashed
             file.seek(self.size)
 
@@ -343,6 +380,7 @@ class _Partial:
                 file.write(chunk)
                 hasher.update(chunk)
                 self.size += len(chunk)
+                behind.wrote(len(chunk))
 
             yield sink
 
