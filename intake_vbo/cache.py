@@ -25,31 +25,25 @@ corrupting the cache; removing one still only takes write access to its director
 
 from __future__ import annotations
 
-import hashlib
 import os
-import queue
 import re
 import stat
 import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import requests
 
 from .errors import VboError
-from .http import DEFAULT_BACKOFF, TIMEOUT, Backoff, Retry, call, check, session
+from .http import DEFAULT_BACKOFF, Backoff, call
+from .stream import CHUNK, Meter, Partial, attempt
 
-CHUNK = 1 << 20  # bytes per read and write: big for throughput, small to resume
-QUEUE_CHUNKS = 8  # chunks waiting for the hashing thread: bounds memory
-WRITE_BEHIND = 32 << 20  # bytes between background fdatasyncs of a download
 MISMATCH_RETRIES = 1  # a whole download with the wrong digest is tried again this often
 DIR_MODE = 0o775
 DIGEST = re.compile(r"[0-9a-f]{128}")
 SUFFIX = re.compile(r"\.[a-z0-9]{1,16}")
-_CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
 
 
 def cache_dir(recorded: str | os.PathLike | None = None) -> Path:
@@ -66,21 +60,6 @@ def cache_dir(recorded: str | os.PathLike | None = None) -> Path:
 
         chosen = platformdirs.user_cache_dir("intake-vbo")
     return Path(chosen).expanduser().absolute()
-
-
-def hash_file(path: str | os.PathLike) -> str:
-    """The BLAKE2b hex digest of a file's bytes, as in a manifest's ``file_hash``."""
-    return _read_digest(path)[0].hexdigest()
-
-
-def _read_digest(path):
-    """The running BLAKE2b of a file, and its size, read with hashing beside the reads."""
-    digest, size = hashlib.blake2b(), 0
-    with open(path, "rb") as f, _Hasher(digest) as hasher:
-        while chunk := f.read(CHUNK):
-            hasher.update(chunk)
-            size += len(chunk)
-    return digest, size
 
 
 class Cache:
@@ -145,7 +124,7 @@ class Cache:
         final = self.path(file_hash, suffix)
         if final.is_file():
             return final, None
-        meter = _Meter(progress, on_total)
+        meter = Meter(progress, on_total)
         try:
             with self.lock(file_hash):
                 if final.is_file():  # another process finished it while we waited
@@ -165,16 +144,16 @@ class Cache:
         _makedirs(self.root / "locks")
         return FileLock(self.root / "locks" / f"{digest}.lock", mode=0o666)
 
-    def _part(self, digest: str) -> _Partial:
+    def _part(self, digest: str) -> Partial:
         _makedirs(self.root / "partial")
-        return _Partial(self.root / "partial" / f"{digest}.part")
+        return Partial(self.root / "partial" / f"{digest}.part")
 
     def _download(self, url, digest, final, meter, cancel) -> None:
         part = self._part(digest)
         part.load()  # what an interrupted download left is hashed, then resumed
         chances = MISMATCH_RETRIES + 1 + (part.size > 0)  # a wrong resume restarts for free
         while not (part.size and part.hexdigest() == digest):
-            call(lambda: _attempt(url, part, meter, cancel), url, self.backoff)
+            call(lambda: attempt(url, part, meter, cancel), url, self.backoff)
             got = part.hexdigest()
             if got == digest:
                 break
@@ -282,175 +261,6 @@ def fetch_many(
             pool.shutdown(cancel_futures=True)
             raise
     return report
-
-
-class _Hasher:
-    """BLAKE2b in a thread of its own, fed through a bounded queue.
-
-    hashlib releases the GIL on large buffers, so the hash overlaps the transfer
-    instead of adding to it; the bounded queue keeps memory flat.
-    """
-
-    def __init__(self, digest):
-        self._queue: queue.Queue = queue.Queue(QUEUE_CHUNKS)
-        self._thread = threading.Thread(target=self._run, args=(digest,), daemon=True)
-        self._thread.start()
-
-    def _run(self, digest) -> None:
-        while (chunk := self._queue.get()) is not None:
-            digest.update(chunk)
-
-    def update(self, chunk: bytes) -> None:
-        self._queue.put(chunk)
-
-    def __enter__(self) -> _Hasher:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._queue.put(None)  # drain: the digest then covers every chunk given
-        self._thread.join()
-
-
-class _WriteBehind:
-    """Start the disk's writeback while the download goes on, so the final fsync is short.
-
-    Every ``WRITE_BEHIND`` bytes, a thread of its own calls ``fdatasync`` (which releases
-    the GIL) while the transfer continues; at most one runs at a time.
-    """
-
-    def __init__(self, file):
-        self._file, self._pending = file, 0
-        self._busy = threading.Lock()
-
-    def wrote(self, nbytes: int) -> None:
-        self._pending += nbytes
-        if self._pending >= WRITE_BEHIND and self._busy.acquire(blocking=False):
-            self._pending = 0
-            self._file.flush()  # Python's buffer to the OS, then the OS's to the disk
-            threading.Thread(target=self._sync, daemon=True).start()
-
-    def _sync(self) -> None:
-        try:
-            os.fdatasync(self._file.fileno())
-        finally:
-            self._busy.release()
-
-    def __enter__(self) -> _WriteBehind:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        with self._busy:  # never close the file under a running sync
-            pass
-
-
-class _Partial:
-    """A ``.part`` file and the running digest of exactly the bytes it holds."""
-
-    def __init__(self, path: Path):
-        self.path, self.etag = path, None
-        self.restart()
-
-    def restart(self) -> None:
-        self.size, self.digest = 0, hashlib.blake2b()
-
-    def discard(self) -> None:
-        self.path.unlink(missing_ok=True)
-        self.restart()
-
-    def load(self) -> None:
-        if self.path.is_file():
-            self.digest, self.size = _read_digest(self.path)
-
-    def hexdigest(self) -> str:
-        return self.digest.hexdigest()
-
-    @contextmanager
-    def appending(self):
-        """Yield ``sink(chunk)``, which appends to the file and (beside) to the digest."""
-        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o666)
-        with (
-            os.fdopen(fd, "wb") as file,
-            _Hasher(self.digest) as hasher,
-            _WriteBehind(file) as behind,
-        ):
-            file.truncate(self.size)  # drop a tail written but never hashed
-            file.seek(self.size)
-
-            def sink(chunk: bytes) -> None:
-                file.write(chunk)
-                hasher.update(chunk)
-                self.size += len(chunk)
-                behind.wrote(len(chunk))
-
-            yield sink
-
-
-class _Meter:
-    """Bytes received, and bytes announced but not yet received.
-
-    ``on_total`` hears every change of the announced amount, so an overall
-    progress bar's total grows as responses arrive and shrinks when one gives up.
-    """
-
-    def __init__(self, progress=None, on_total=None):
-        self.progress, self.on_total = progress, on_total
-        self.received = self.outstanding = 0
-
-    def expect(self, nbytes: int) -> None:
-        if self.on_total and nbytes != self.outstanding:
-            self.on_total(nbytes - self.outstanding)
-        self.outstanding = nbytes
-
-    def add(self, nbytes: int) -> None:
-        self.received += nbytes
-        self.outstanding = max(0, self.outstanding - nbytes)
-        if self.progress:
-            self.progress(nbytes)
-
-    def close(self) -> None:
-        self.expect(0)
-
-
-def _attempt(url: str, part: _Partial, meter: _Meter, cancel) -> None:
-    """One GET, resuming after what ``part`` holds; raises Retry for a transient failure."""
-    if cancel is not None and cancel.is_set():
-        raise VboError(f"{url}: cancelled")
-    headers = {"Accept-Encoding": "identity"}  # the bytes hashed are the bytes stored
-    if part.size:
-        headers["Range"] = f"bytes={part.size}-"
-        if part.etag:
-            headers["If-Range"] = part.etag
-    with session().get(url, headers=headers, stream=True, timeout=TIMEOUT) as response:
-        if response.status_code == 416 and part.size:  # the part is longer than the object
-            part.restart()
-            raise Retry(f"HTTP 416 Range Not Satisfiable from {url}")
-        check(response, url)
-        _line_up(response, part)
-        part.etag = response.headers.get("ETag") or part.etag
-        length = int(response.headers.get("Content-Length", -1))
-        meter.expect(max(length, 0))
-        got = 0
-        with part.appending() as sink:
-            for chunk in response.iter_content(CHUNK):
-                if cancel is not None and cancel.is_set():
-                    raise VboError(f"{url}: cancelled")
-                sink(chunk)
-                got += len(chunk)
-                meter.add(len(chunk))
-        if 0 <= length != got:
-            raise Retry(f"truncated body from {url}: {got} of {length} bytes")
-
-
-def _line_up(response, part: _Partial) -> None:
-    """Append after a 206 that starts where the part ends; start over after a 200."""
-    if response.status_code != 206:
-        part.restart()  # a 200 carries the whole object
-        return
-    content_range = response.headers.get("Content-Range", "")
-    match = _CONTENT_RANGE.fullmatch(content_range.strip())
-    if not match or int(match.group(1)) != part.size:
-        part.restart()
-        raise Retry(f"unexpected Content-Range {content_range!r} for bytes={part.size}-")
 
 
 def _install(part: Path, final: Path) -> None:

@@ -13,8 +13,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .cache import DIGEST, SUFFIX, Cache, hash_file, valid_suffix
+from .cache import DIGEST, SUFFIX, Cache, valid_suffix
 from .errors import VboError
+from .stream import hash_file
 
 
 @dataclass

@@ -19,9 +19,10 @@ from pathlib import Path
 import pytest
 from faultproxy import FaultProxy
 
-from intake_vbo.cache import CHUNK, Cache, cache_dir, fetch_many, hash_file
+from intake_vbo.cache import Cache, cache_dir, fetch_many
 from intake_vbo.errors import VboError
 from intake_vbo.loopback import create_bucket, s3_client
+from intake_vbo.stream import CHUNK, hash_file
 from intake_vbo.upkeep import adopt, verify
 
 BUCKET = "intake-vbo-cache-tests"  # moto's backend is shared by every server in a process
