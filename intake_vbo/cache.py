@@ -62,6 +62,11 @@ def cache_dir(recorded: str | os.PathLike | None = None) -> Path:
     return Path(chosen).expanduser().absolute()
 
 
+def open_cache(recorded: str | os.PathLike | None = None) -> Cache:
+    """The cache at :func:`cache_dir` (``VBO_CACHE_DIR``, else ``recorded``, else the user's)."""
+    return Cache(cache_dir(recorded))
+
+
 class Cache:
     """A content-addressed store of verified files under ``root``.
 

@@ -33,9 +33,10 @@ def cmd_build(args) -> int:
 def cmd_versions(args) -> int:
     from .release import bucket_url, list_manifests
 
-    listing = list_manifests(bucket_url(_bucket(args)))
+    bucket = bucket_url(_bucket(args))
+    listing = list_manifests(bucket)
     if not listing:
-        raise VboError(f"{bucket_url(_bucket(args))}: no manifests found")
+        raise VboError(f"{bucket}: no manifests found")
     latest = list(listing)[-1]
     for version in listing:
         print(version + ("  (latest)" if version == latest else ""))

@@ -8,6 +8,7 @@ every object is fetched as ``<bucket URL><key>?versionId=<version_id>``.
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
@@ -45,6 +46,11 @@ def bucket_url(url: str | None = None) -> str:
     if parts.scheme not in ("http", "https") or not parts.netloc or parts.query:
         raise VboError(f"bucket URL {url!r}: expected http(s)://host[/bucket]/ with no query")
     return url if url.endswith("/") else url + "/"
+
+
+def serving_bucket(recorded: str) -> str:
+    """Where files are fetched from: ``VBO_BUCKET_URL`` (a mirror) if set, else ``recorded``."""
+    return bucket_url(os.environ.get("VBO_BUCKET_URL") or recorded)
 
 
 def object_url(bucket: str, key: str, version_id: str | None = None) -> str:

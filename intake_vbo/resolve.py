@@ -6,23 +6,10 @@ the intake sources, which share the same resolution (:class:`~.sources.NWBSource
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import VboError
-
-
-def _bucket(recorded: str) -> str:
-    from .release import bucket_url
-
-    return bucket_url(os.environ.get("VBO_BUCKET_URL") or recorded)
-
-
-def _cache(recorded: str | None):
-    from .cache import Cache, cache_dir
-
-    return Cache(cache_dir(recorded))
 
 
 def open_root(catalog_dir: str | Path):
@@ -50,11 +37,11 @@ class CatalogVersion:
 
     def cache(self):
         """The cache this catalog's NWB sources use."""
-        return self.source("ophys_experiment", 0)._cache()
+        return self.source("ophys_experiment", 0).cache()
 
     def items(self, experiments=(), sessions=(), everything=False) -> list[tuple[str, str, str]]:
         """``(label, url, file_hash)`` of the files asked for, resolved in this version."""
-        from .release import object_url
+        from .release import object_url, serving_bucket
         from .sources import resolve_files
 
         items = []
@@ -65,14 +52,14 @@ class CatalogVersion:
             found = resolve_files(
                 proto.files, proto.behavior_sessions, kind, ids, proto.release_version
             )
-            bucket = _bucket(proto.bucket_url)
+            bucket = serving_bucket(proto.bucket_url)
             for ident in ids:
                 entry = found[ident]
                 url = object_url(bucket, entry["key"], entry["version_id"])
                 items.append((f"{kind} {ident}", url, entry["file_hash"]))
         if everything:
             files = self.catalog.files.read()
-            bucket = _bucket(self.source("ophys_experiment", 0).bucket_url)
+            bucket = serving_bucket(self.source("ophys_experiment", 0).bucket_url)
             for key, vid, file_hash in zip(
                 files["key"], files["version_id"], files["file_hash"], strict=True
             ):
@@ -103,13 +90,15 @@ class CatalogFiles:
 
     def cache(self):
         """The cache recorded for the catalog (``VBO_CACHE_DIR`` overrides)."""
-        return _cache(self.cache_dir)
+        from .cache import open_cache
+
+        return open_cache(self.cache_dir)
 
     def urls(self) -> dict[str, str]:
         """file_hash -> a URL serving that content."""
-        from .release import object_url
+        from .release import object_url, serving_bucket
 
-        bucket = _bucket(self.bucket_url)
+        bucket = serving_bucket(self.bucket_url)
         return {h: object_url(bucket, key, vid) for h, key, vid in self.rows}
 
     def suffixes(self) -> dict[str, str]:

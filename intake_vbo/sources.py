@@ -7,8 +7,6 @@ readers take no lock and a build in progress never blocks them.
 
 from __future__ import annotations
 
-import os
-
 from intake.source.base import DataSource, Schema
 
 from . import __version__
@@ -151,26 +149,26 @@ class NWBSource(DataSource):
         )
         return found[self.id]
 
-    def _cache(self):
-        from .cache import Cache, cache_dir
+    def cache(self):
+        """The cache this source fetches into."""
+        from .cache import open_cache
 
-        return Cache(cache_dir(self.cache_dir))
+        return open_cache(self.cache_dir)
 
     def url(self) -> str:
         """Where the file is fetched from: the bucket (or ``VBO_BUCKET_URL``) at its version."""
-        from .release import bucket_url, object_url
+        from .release import object_url, serving_bucket
 
         entry = self.file_entry()
-        bucket = bucket_url(os.environ.get("VBO_BUCKET_URL") or self.bucket_url)
-        return object_url(bucket, entry["key"], entry["version_id"])
+        return object_url(serving_bucket(self.bucket_url), entry["key"], entry["version_id"])
 
     def fetch(self) -> str:
         """Download the file into the cache if needed (verified) and return its local path."""
-        return str(self._cache().fetch(self.url(), self.file_entry()["file_hash"]))
+        return str(self.cache().fetch(self.url(), self.file_entry()["file_hash"]))
 
     def _get_schema(self) -> Schema:
         entry = self.file_entry()
-        cache = self._cache()
+        cache = self.cache()
         extra = dict(entry, version=self.release_version, cached=cache.has(entry["file_hash"]))
         extra["path"] = str(cache.path(entry["file_hash"]))
         return Schema(dtype=None, shape=None, npartitions=1, extra_metadata=extra)
