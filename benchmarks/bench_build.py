@@ -83,10 +83,10 @@ def parse_with_pyarrow(manifests: list[bytes], csvs: list[tuple[str, bytes]]) ->
 
 def type_tables(csvs: list[tuple[str, bytes]]) -> None:
     """What the build's typing step does to the same CSV bytes."""
-    from intake_vbo.tables import TABLES, read_table
+    from intake_vbo.tables import CSV_TABLES, read_table
 
     for name, raw in csvs:
-        read_table(TABLES[name], raw, name)
+        read_table(CSV_TABLES[name], raw, name)
 
 
 def run(bucket_url: str, repeat: int) -> list[Row]:

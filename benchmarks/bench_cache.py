@@ -39,8 +39,8 @@ def run(endpoint_url: str, bucket_url: str, repeat: int) -> list[Row]:
     -------
     list of Row
     """
-    from intake_vbo.loopback import put_object
     from intake_vbo.release import object_url
+    from intake_vbo.sample.s3 import put_object
 
     body = os.urandom(SIZE)
     digest = hashlib.blake2b(body).hexdigest()

@@ -104,8 +104,8 @@ class Server:
 
     def __init__(self, work: Path, endpoint: str, python: Path, release: Path):
         from intake_vbo.build import build
-        from intake_vbo.loopback import publish
         from intake_vbo.release import fetch_manifest
+        from intake_vbo.sample.s3 import publish
 
         self.work, self.endpoint, self.python = work, endpoint, python
         self.release, self.files = release, data_files(release, "1.1.0")

@@ -39,14 +39,14 @@ class DataFile:
 
 def small_release() -> Path:
     """The scale-0.05 sample release (generated once, then reused)."""
-    from intake_vbo.sample import generate_release
+    from intake_vbo.sample.release import generate_release
 
     return generate_release(REPO / ".sample-cache" / f"scale-{SMALL_SCALE:g}", scale=SMALL_SCALE)
 
 
 def data_files(release: Path, version: str) -> list[DataFile]:
     """Every NWB file of ``version``, in file_id order."""
-    from intake_vbo.sample import load_layout
+    from intake_vbo.sample.release import load_layout
 
     layout = load_layout(release, version)
     found = []
@@ -76,9 +76,9 @@ def large_release(out: Path, size: int) -> tuple[Path, DataFile]:
     Returns
     -------
     release, large
-        The release directory (for :func:`intake_vbo.loopback.publish`) and the large file.
+        The release directory (for :func:`intake_vbo.sample.s3.publish`) and the large file.
     """
-    from intake_vbo.sample import generate_release, load_layout, object_path
+    from intake_vbo.sample.release import generate_release, load_layout, object_path
 
     version = "1.1.0"
     release = generate_release(out / "release", versions=(version,), scale=0.01)

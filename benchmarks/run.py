@@ -119,7 +119,7 @@ def _base(row: Row) -> str:
 
 
 def _header(repeat: int, load_before: str, release: Path | None) -> str:
-    from intake_vbo.sample import generated_versions
+    from intake_vbo.sample.release import generated_versions
 
     sample = (
         f"full-scale sample release ({', '.join(generated_versions(release))}); " if release else ""

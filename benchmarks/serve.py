@@ -31,7 +31,7 @@ class Endpoint:
 
 def sample_release() -> Path:
     """Generate the full-scale sample release (reused when already complete)."""
-    from intake_vbo.sample import generate_release
+    from intake_vbo.sample.release import generate_release
 
     return generate_release(SAMPLE_DIR, scale=1.0)
 
@@ -66,7 +66,7 @@ def served(release: Path) -> Iterator[Endpoint]:
 
 
 def _serve(release: Path) -> None:
-    from intake_vbo.loopback import BUCKET, publish, start_server
+    from intake_vbo.sample.s3 import BUCKET, publish, start_server
 
     server, endpoint_url = start_server()
     assert endpoint_url.startswith("http://127.0.0.1:"), endpoint_url

@@ -1,10 +1,55 @@
 """intake-vbo: the Allen Visual Behavior Ophys release as intake catalogs and a DuckDB index.
 
-Importing the package is cheap on purpose: the heavy libraries load in the modules
-that need them.
+Importing the package is cheap on purpose: the public names below load their modules
+(and pandas, pyarrow, duckdb, requests) on first use.
+
+Public API
+----------
+build(out, bucket_url=None, versions="all", cache_dir=None)
+    Build or incrementally update a catalog directory.
+list_manifests(bucket_url)
+    The released manifest versions of a bucket.
+diff(catalog_dir, a, b)
+    What changed between two built versions.
+connect(catalog_dir)
+    The catalog's DuckDB index, read-only.
+Cache, open_cache(recorded=None), fetch_many(cache, items)
+    The verified, shared download cache.
+verify(cache, urls=None, repair=False), adopt(cache, path, known)
+    Look after a cache.
+VboError
+    The one error users see: one line naming what and where.
 """
+
+from __future__ import annotations
+
+from importlib import import_module
 
 __version__ = "0.1.0"
 
-DEFAULT_BUCKET_URL = "https://visual-behavior-ophys-data.s3.us-west-2.amazonaws.com/"
-PROJECT_PREFIX = "visual-behavior-ophys/"
+# public name -> the module that defines it
+_PUBLIC = {
+    "build": "build",
+    "list_manifests": "release",
+    "diff": "index",
+    "connect": "index",
+    "Cache": "cache",
+    "open_cache": "cache",
+    "fetch_many": "cache",
+    "verify": "upkeep",
+    "adopt": "upkeep",
+    "VboError": "errors",
+}
+__all__ = ["__version__", *_PUBLIC]
+
+
+def __getattr__(name: str):
+    if name in _PUBLIC:
+        value = getattr(import_module(f".{_PUBLIC[name]}", __name__), name)
+        globals()[name] = value  # once loaded, a plain attribute
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_PUBLIC))

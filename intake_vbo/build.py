@@ -165,28 +165,29 @@ def _fetch_manifest(bucket: str, obj: release.ManifestObject) -> tuple[Manifest,
 
 def _fetch_table(bucket: str, manifest: Manifest, entry) -> pa.Table | None:
     """One metadata CSV, verified and typed (``None`` for a table we do not know)."""
-    from .tables import TABLES, read_table
+    from .schema import CSV_TABLES
+    from .tables import read_table
 
     what = f"{entry.name}.csv (manifest {manifest.version})"
     data = release.fetch_verified(bucket, entry.key, entry.version_id, entry.file_hash, what)
-    if entry.name not in TABLES:
+    if entry.name not in CSV_TABLES:
         return None
-    return read_table(TABLES[entry.name], data, what)
+    return read_table(CSV_TABLES[entry.name], data, what)
 
 
 def _tables(manifest: Manifest, raw: bytes, etag: str, metadata: dict[str, pa.Table | None]):
     """Every table of one version, keyed by our table name."""
     import pyarrow as pa
 
-    from .schema import MANIFESTS_SCHEMA, METADATA_FILES_SCHEMA, TABLES
+    from .schema import CSV_TABLES, MANIFESTS_SCHEMA, METADATA_FILES_SCHEMA
 
-    tables = {TABLES[name]: t for name, t in metadata.items() if t is not None}
+    tables = {CSV_TABLES[name]: t for name, t in metadata.items() if t is not None}
     tables["files"] = _files_table(manifest, tables.get("ophys_experiments"))
     tables["metadata_files"] = pa.Table.from_pylist(
         [
             {
                 "name": e.name,
-                "table_name": TABLES.get(e.name),
+                "table_name": CSV_TABLES.get(e.name),
                 "key": e.key,
                 "url": e.url,
                 "version_id": e.version_id,

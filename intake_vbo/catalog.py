@@ -12,10 +12,11 @@ import os
 from importlib import resources
 from pathlib import Path
 
-from .index import Part, version_order
+from .index import Part
+from .release import version_key
+from .schema import CATALOG_TABLES
 
 ROOT_CATALOG = "catalog.yaml"
-TABLE_SOURCES = ("behavior_sessions", "ophys_sessions", "ophys_experiments", "ophys_cells", "files")
 
 
 def entry_name(version: str) -> str:
@@ -54,11 +55,11 @@ def render(
 ) -> dict[str, str]:
     """Every catalog file's text, keyed by its path relative to the catalog directory."""
     env = _environment()
-    versions = sorted({p.version for p in parts}, key=version_order)
+    versions = sorted({p.version for p in parts}, key=version_key)
     texts = {}
     for version in versions:
         mine = {p.table: p for p in parts if p.version == version}
-        tables = {t: mine[t].path for t in TABLE_SOURCES if t in mine}
+        tables = {t: mine[t].path for t in CATALOG_TABLES if t in mine}
         texts[f"versions/{entry_name(version)}.yaml"] = env.get_template("version.yaml.j2").render(
             version=version,
             tables=tables,

@@ -7,21 +7,16 @@ and exits with status 2.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
 from .errors import VboError
 
 
-def _bucket(args) -> str | None:
-    return args.bucket_url or os.environ.get("VBO_BUCKET_URL")
-
-
 def cmd_build(args) -> int:
     from .build import build
 
-    report = build(args.out, _bucket(args), args.versions, args.cache_dir)
+    report = build(args.out, args.bucket_url, args.versions, args.cache_dir)
     if report.built:
         print(f"built {', '.join(report.built)} into {args.out}")
     if report.unchanged:
@@ -33,7 +28,7 @@ def cmd_build(args) -> int:
 def cmd_versions(args) -> int:
     from .release import bucket_url, list_manifests
 
-    bucket = bucket_url(_bucket(args))
+    bucket = bucket_url(args.bucket_url)
     listing = list_manifests(bucket)
     if not listing:
         raise VboError(f"{bucket}: no manifests found")
@@ -44,28 +39,10 @@ def cmd_versions(args) -> int:
 
 
 def cmd_diff(args) -> int:
-    from .index import diff
+    from .index import diff, diff_report
 
     objects, tables = diff(Path(args.catalog), args.a, args.b)
-    print(f"{args.a} -> {args.b}")
-    for t in tables:
-        line = (
-            f"  {t['table']}: {t['rows_added']} rows added, {t['rows_removed']} removed, "
-            f"{t['rows_changed']} changed"
-        )
-        if t["columns_added"]:
-            line += f"; columns added: {', '.join(t['columns_added'])}"
-        if t["columns_removed"]:
-            line += f"; columns removed: {', '.join(t['columns_removed'])}"
-        print(line)
-    counts: dict[tuple[str, str], int] = {}
-    for _, kind, change in objects:
-        counts[kind, change] = counts.get((kind, change), 0) + 1
-    for (kind, change), n in sorted(counts.items()):
-        print(f"  {kind} files {change}: {n}")
-    if args.keys:
-        for key, kind, change in objects:
-            print(f"{change}\t{kind}\t{key}")
+    print(diff_report(args.a, args.b, objects, tables, keys=args.keys))
     return 0
 
 
@@ -126,8 +103,12 @@ def cmd_adopt(args) -> int:
 
 
 def cmd_demo(args) -> int:
-    from .demo import run_demo
-
+    try:  # the sample release needs the demo extra; the product never imports it
+        from .sample.demo import run_demo
+    except ModuleNotFoundError as exc:
+        raise VboError(
+            f"the demo needs {exc.name}, which is not installed: pip install 'intake-vbo[demo]'"
+        ) from None
     return run_demo(Path(args.workdir), scale=args.scale)
 
 

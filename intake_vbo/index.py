@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .errors import VboError
+from .release import version_key
+from .schema import INDEX, INDEX_TABLES
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -25,16 +27,6 @@ if TYPE_CHECKING:
 INDEX_FILE = "vbo.duckdb"
 # DuckDB 2.0 writes files the 1.5 CLI cannot read unless asked for the older format.
 STORAGE_VERSION = "v1.5.0"
-# Versioned tables in the order they are written; every one has manifest_version.
-TABLES = (
-    "manifests",
-    "metadata_files",
-    "files",
-    "behavior_sessions",
-    "ophys_sessions",
-    "ophys_experiments",
-    "ophys_cells",
-)
 
 
 @dataclass(frozen=True)
@@ -45,11 +37,6 @@ class Part:
     version: str
     path: str  # relative to the catalog directory, "/"-separated
     rows: int
-
-
-def version_order(version: str) -> tuple[int, ...]:
-    """Numeric sort key of ``X.Y.Z``."""
-    return tuple(int(p) for p in version.split("."))
 
 
 def write_part(root: Path, staging: Path, table: str, version: str, data: pa.Table) -> Part:
@@ -109,13 +96,13 @@ def write_index(root: Path, staging: Path, parts: list[Part], latest: str) -> No
         leftover.unlink(missing_ok=True)
     con = duckdb.connect(str(tmp), config={"storage_compatibility_version": STORAGE_VERSION})
     try:
-        for table in TABLES:
+        for table in INDEX_TABLES:
             files = [str(root / p.path) for p in parts if p.table == table]
             if files:
                 _load_table(con, table, files)
         _write_partitions(con, parts)
-        _write_changes(con, sorted({p.version for p in parts}, key=version_order))
-        for table in TABLES:
+        _write_changes(con, sorted({p.version for p in parts}, key=version_key))
+        for table in INDEX_TABLES:
             if any(p.table == table for p in parts):
                 con.execute(
                     f"CREATE VIEW latest_{table} AS SELECT * FROM {table} "
@@ -211,14 +198,6 @@ def clear_staging(staging: Path) -> None:
     shutil.rmtree(staging, ignore_errors=True)
 
 
-METADATA_TABLES = {
-    "behavior_sessions": "behavior_session_id",
-    "ophys_sessions": "ophys_session_id",
-    "ophys_experiments": "ophys_experiment_id",
-    "ophys_cells": "cell_roi_id",
-}
-
-
 def diff(root: Path, a: str, b: str) -> tuple[list[tuple], list[dict]]:
     """What changed from version ``a`` to ``b``.
 
@@ -236,14 +215,14 @@ def diff(root: Path, a: str, b: str) -> tuple[list[tuple], list[dict]]:
         built = {v for (v,) in con.execute("SELECT manifest_version FROM manifests").fetchall()}
         for version in (a, b):
             if version not in built:
-                known = ", ".join(sorted(built, key=version_order))
+                known = ", ".join(sorted(built, key=version_key))
                 raise VboError(f"unknown version {version!r} in {root}: built are {known}")
         objects = con.execute(CHANGES_SQL, {"a": a, "b": b}).fetchall()
         rows = con.execute("SELECT table_name, manifest_version, path, num_rows FROM partitions")
         paths = {(t, v): Part(t, v, p, n) for t, v, p, n in rows.fetchall()}
         tables = [
             _table_diff(con, root, table, ident, a, b, paths)
-            for table, ident in METADATA_TABLES.items()
+            for table, ident in INDEX.items()
             if (table, a) in paths or (table, b) in paths
         ]
     finally:
@@ -285,3 +264,35 @@ def _table_diff(con, root, table, ident, a, b, paths) -> dict:
         "columns_added": [c for c in cols[b] if c not in cols[a]],
         "columns_removed": [c for c in cols[a] if c not in cols[b]],
     }
+
+
+def diff_report(a: str, b: str, objects: list[tuple], tables: list[dict], keys=False) -> str:
+    """The text of ``intake-vbo diff``: per-table changes, file counts, and keys if asked.
+
+    Parameters
+    ----------
+    a, b : str
+        The two versions.
+    objects, tables
+        What :func:`diff` returned.
+    keys : bool
+        Also list every changed object, one ``change<TAB>kind<TAB>key`` line each.
+    """
+    lines = [f"{a} -> {b}"]
+    for t in tables:
+        line = (
+            f"  {t['table']}: {t['rows_added']} rows added, {t['rows_removed']} removed, "
+            f"{t['rows_changed']} changed"
+        )
+        if t["columns_added"]:
+            line += f"; columns added: {', '.join(t['columns_added'])}"
+        if t["columns_removed"]:
+            line += f"; columns removed: {', '.join(t['columns_removed'])}"
+        lines.append(line)
+    counts: dict[tuple[str, str], int] = {}
+    for _, kind, change in objects:
+        counts[kind, change] = counts.get((kind, change), 0) + 1
+    lines += [f"  {kind} files {change}: {n}" for (kind, change), n in sorted(counts.items())]
+    if keys:
+        lines += [f"{change}\t{kind}\t{key}" for key, kind, change in objects]
+    return "\n".join(lines)

@@ -14,19 +14,20 @@ import re
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
-from . import PROJECT_PREFIX
 from .errors import VboError
+from .release import BUCKET, DATA_FOLDERS, PROJECT_PREFIX
 
-BUCKET = "visual-behavior-ophys-data"
 HASH = re.compile(r"[0-9a-f]{128}")
 VERSION = re.compile(r"\d+\.\d+\.\d+")
 # The bucket's S3 host in virtual-host style, any regional form.
 _VIRTUAL_HOST = re.compile(re.escape(BUCKET) + r"\.s3([.-][a-z0-9-]+)?\.amazonaws\.com")
 _PATH_HOST = re.compile(r"s3([.-][a-z0-9-]+)?\.amazonaws\.com")
+# A data file's key names its kind and id: one named group per kind.
 _DATA_KEY = re.compile(
     re.escape(PROJECT_PREFIX)
-    + r"(?:behavior_sessions/behavior_session_(?P<bs>\d+)"
-    + r"|behavior_ophys_experiments/behavior_ophys_experiment_(?P<oe>\d+))\.nwb"
+    + "(?:"
+    + "|".join(re.escape(t).replace(r"\{\}", rf"(?P<{k}>\d+)") for k, t in DATA_FOLDERS.items())
+    + ")"
 )
 REQUIRED = {
     "project_name": str,
@@ -186,11 +187,9 @@ def _data_file(file_id: str, entry: object, where: str) -> DataFile:
         raise VboError(f"{where}: {label}: file_id key is not an integer")
     url, key, version_id, file_hash = _entry(entry, label, where)
     match = _DATA_KEY.fullmatch(key)
-    bs = int(match["bs"]) if match and match["bs"] else None
-    oe = int(match["oe"]) if match and match["oe"] else None
-    kind = (
-        "behavior_session" if bs is not None else "ophys_experiment" if oe is not None else "other"
-    )
+    ids = {k: int(v) for k, v in match.groupdict().items() if v} if match else {}
+    kind = next(iter(ids), "other")
+    bs, oe = ids.get("behavior_session"), ids.get("ophys_experiment")
     return DataFile(int(file_id), kind, bs, oe, key, url, version_id, file_hash)
 
 

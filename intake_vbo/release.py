@@ -14,12 +14,22 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from urllib.parse import quote, urlencode, urlsplit
 
-from . import DEFAULT_BUCKET_URL, PROJECT_PREFIX
 from .errors import VboError
 from .http import get_bytes
 
+# The release's layout: the one home of these facts.
+BUCKET = "visual-behavior-ophys-data"
+REGION = "us-west-2"
+DEFAULT_BUCKET_URL = f"https://{BUCKET}.s3.{REGION}.amazonaws.com/"
+BUCKET_URL_ENV = "VBO_BUCKET_URL"
+PROJECT_NAME = "visual-behavior-ophys"
+PROJECT_PREFIX = PROJECT_NAME + "/"
 MANIFEST_PREFIX = PROJECT_PREFIX + "manifests/"
 MANIFEST_NAME = re.compile(r"visual-behavior-ophys_project_manifest_v(\d+\.\d+\.\d+)\.json")
+DATA_FOLDERS = {
+    "behavior_session": "behavior_sessions/behavior_session_{}.nwb",
+    "ophys_experiment": "behavior_ophys_experiments/behavior_ophys_experiment_{}.nwb",
+}
 _S3 = "{http://s3.amazonaws.com/doc/2006-03-01/}"
 
 
@@ -30,27 +40,29 @@ class ManifestObject:
     version: str
     key: str
     etag: str
-    size: int
 
 
-def bucket_url(url: str | None = None) -> str:
-    """Normalise a bucket URL (default: the public bucket), ending in ``/``.
+def bucket_url(url: str | None = None, recorded: str | None = None) -> str:
+    """The bucket URL to use, normalised to end in ``/``.
+
+    Parameters
+    ----------
+    url : str, optional
+        Given explicitly (``--bucket-url``): it wins.
+    recorded : str, optional
+        Recorded by a build; ``VBO_BUCKET_URL`` (a mirror) wins over it, and the
+        public bucket is the default.
 
     Raises
     ------
     VboError
         If the URL is not http(s) or has a query string.
     """
-    url = url or DEFAULT_BUCKET_URL
+    url = url or os.environ.get(BUCKET_URL_ENV) or recorded or DEFAULT_BUCKET_URL
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.netloc or parts.query:
         raise VboError(f"bucket URL {url!r}: expected http(s)://host[/bucket]/ with no query")
     return url if url.endswith("/") else url + "/"
-
-
-def serving_bucket(recorded: str) -> str:
-    """Where files are fetched from: ``VBO_BUCKET_URL`` (a mirror) if set, else ``recorded``."""
-    return bucket_url(os.environ.get("VBO_BUCKET_URL") or recorded)
 
 
 def object_url(bucket: str, key: str, version_id: str | None = None) -> str:
@@ -66,9 +78,24 @@ def version_key(version: str) -> tuple[int, ...]:
     return tuple(int(part) for part in version.split("."))
 
 
+def manifest_name(version: str) -> str:
+    """The file name of the manifest of ``version``, as AllenSDK names it too."""
+    return f"visual-behavior-ophys_project_manifest_v{version}.json"
+
+
 def manifest_key(version: str) -> str:
     """The bucket key of the manifest of ``version``."""
-    return f"{MANIFEST_PREFIX}visual-behavior-ophys_project_manifest_v{version}.json"
+    return MANIFEST_PREFIX + manifest_name(version)
+
+
+def metadata_key(name: str) -> str:
+    """The bucket key of a metadata table, e.g. ``behavior_session_table``."""
+    return f"{PROJECT_PREFIX}project_metadata/{name}.csv"
+
+
+def data_key(kind: str, ident: int) -> str:
+    """The bucket key of the NWB file of a ``behavior_session`` or ``ophys_experiment``."""
+    return PROJECT_PREFIX + DATA_FOLDERS[kind].format(ident)
 
 
 def list_manifests(bucket: str, page_size: int = 1000) -> dict[str, ManifestObject]:
@@ -105,8 +132,7 @@ def list_manifests(bucket: str, page_size: int = 1000) -> dict[str, ManifestObje
             match = MANIFEST_NAME.fullmatch(key[len(MANIFEST_PREFIX) :])
             if match:
                 etag = item.findtext(f"{_S3}ETag", "").strip('"')
-                size = int(item.findtext(f"{_S3}Size", "0"))
-                found[match.group(1)] = ManifestObject(match.group(1), key, etag, size)
+                found[match.group(1)] = ManifestObject(match.group(1), key, etag)
         if root.findtext(f"{_S3}IsTruncated", "false") != "true":
             break
         token = root.findtext(f"{_S3}NextContinuationToken")

@@ -41,7 +41,7 @@ class CatalogVersion:
 
     def items(self, experiments=(), sessions=(), everything=False) -> list[tuple[str, str, str]]:
         """``(label, url, file_hash)`` of the files asked for, resolved in this version."""
-        from .release import object_url, serving_bucket
+        from .release import bucket_url, object_url
         from .sources import resolve_files
 
         items = []
@@ -52,14 +52,14 @@ class CatalogVersion:
             found = resolve_files(
                 proto.files, proto.behavior_sessions, kind, ids, proto.release_version
             )
-            bucket = serving_bucket(proto.bucket_url)
+            bucket = bucket_url(recorded=proto.bucket_url)
             for ident in ids:
                 entry = found[ident]
                 url = object_url(bucket, entry["key"], entry["version_id"])
                 items.append((f"{kind} {ident}", url, entry["file_hash"]))
         if everything:
             files = self.catalog.files.read()
-            bucket = serving_bucket(self.source("ophys_experiment", 0).bucket_url)
+            bucket = bucket_url(recorded=self.source("ophys_experiment", 0).bucket_url)
             for key, vid, file_hash in zip(
                 files["key"], files["version_id"], files["file_hash"], strict=True
             ):
@@ -96,9 +96,9 @@ class CatalogFiles:
 
     def urls(self) -> dict[str, str]:
         """file_hash -> a URL serving that content."""
-        from .release import object_url, serving_bucket
+        from .release import bucket_url, object_url
 
-        bucket = serving_bucket(self.bucket_url)
+        bucket = bucket_url(recorded=self.bucket_url)
         return {h: object_url(bucket, key, vid) for h, key, vid in self.rows}
 
     def suffixes(self) -> dict[str, str]:

@@ -9,19 +9,25 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-TABLES = {
+# A metadata CSV's name in a manifest -> our table name.
+CSV_TABLES = {
     "behavior_session_table": "behavior_sessions",
     "ophys_session_table": "ophys_sessions",
     "ophys_experiment_table": "ophys_experiments",
     "ophys_cells_table": "ophys_cells",
 }
-
+# Our metadata table -> its index column.
 INDEX = {
     "behavior_sessions": "behavior_session_id",
     "ophys_sessions": "ophys_session_id",
     "ophys_experiments": "ophys_experiment_id",
     "ophys_cells": "cell_roi_id",
 }
+
+# The index's versioned tables, in the order they are written; each has manifest_version.
+INDEX_TABLES = ("manifests", "metadata_files", "files", *INDEX)
+# The tables a version catalog serves as sources.
+CATALOG_TABLES = (*INDEX, "files")
 
 INT = pa.int64()
 TEXT = pa.string()

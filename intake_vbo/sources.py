@@ -157,10 +157,10 @@ class NWBSource(DataSource):
 
     def url(self) -> str:
         """Where the file is fetched from: the bucket (or ``VBO_BUCKET_URL``) at its version."""
-        from .release import object_url, serving_bucket
+        from .release import bucket_url, object_url
 
         entry = self.file_entry()
-        return object_url(serving_bucket(self.bucket_url), entry["key"], entry["version_id"])
+        return object_url(bucket_url(recorded=self.bucket_url), entry["key"], entry["version_id"])
 
     def fetch(self) -> str:
         """Download the file into the cache if needed (verified) and return its local path."""

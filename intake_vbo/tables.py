@@ -20,9 +20,9 @@ import pyarrow.compute as pc
 import pyarrow.csv as pv
 
 from .errors import VboError
-from .schema import BOOL, DATE, INDEX, INT, INTS, SCHEMAS, TABLES, TEXTS
+from .schema import BOOL, DATE, INDEX, INT, INTS, SCHEMAS, TEXTS
 
-__all__ = ["INDEX", "SCHEMAS", "TABLES", "read_table"]
+__all__ = ["read_table"]
 
 # pandas 1.5's default NA strings (AllenSDK 2.16 pins pandas 1.5.3) and its booleans.
 NULLS = [
@@ -54,7 +54,7 @@ def read_table(table: str, data: bytes, where: str) -> pa.Table:
     Parameters
     ----------
     table : str
-        Our table name, a value of `TABLES` (e.g. ``"ophys_experiments"``).
+        Our table name, a value of `CSV_TABLES` (e.g. ``"ophys_experiments"``).
     data : bytes
         The CSV file's bytes.
     where : str

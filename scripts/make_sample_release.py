@@ -5,7 +5,7 @@ import argparse
 import time
 from pathlib import Path
 
-from intake_vbo.sample import add_arguments, generate_release, load_layout
+from intake_vbo.sample.release import add_arguments, generate_release, load_layout
 
 
 def main() -> None:

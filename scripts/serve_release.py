@@ -10,8 +10,8 @@ import argparse
 import time
 from pathlib import Path
 
-from intake_vbo.loopback import serve_sample
-from intake_vbo.sample import add_arguments
+from intake_vbo.sample.release import add_arguments
+from intake_vbo.sample.s3 import serve_sample
 
 
 def main() -> None:

@@ -51,7 +51,7 @@ SCALE = 0.05
 @pytest.fixture(scope="session")
 def sample_release() -> Path:
     """A generated release on disk, cached in .sample-cache between runs."""
-    from intake_vbo.sample import generate_release
+    from intake_vbo.sample.release import generate_release
 
     return generate_release(REPO / ".sample-cache" / f"scale-{SCALE}", scale=SCALE)
 
@@ -59,7 +59,7 @@ def sample_release() -> Path:
 @pytest.fixture(scope="session")
 def s3_endpoint():
     """moto's S3 server on a free loopback port, for the whole session."""
-    from intake_vbo.loopback import start_server
+    from intake_vbo.sample.s3 import start_server
 
     server, endpoint = start_server()
     yield endpoint
@@ -69,7 +69,7 @@ def s3_endpoint():
 @pytest.fixture(scope="session")
 def bucket_url(s3_endpoint, sample_release) -> str:
     """Every sample version published, in order, to the shared (read-only) bucket."""
-    from intake_vbo.loopback import publish
+    from intake_vbo.sample.s3 import publish
 
     return publish(sample_release, s3_endpoint)
 
@@ -77,7 +77,7 @@ def bucket_url(s3_endpoint, sample_release) -> str:
 @pytest.fixture
 def new_bucket(s3_endpoint, sample_release, request):
     """Factory: publish chosen versions into a bucket of this test's own; returns its URL."""
-    from intake_vbo.loopback import publish
+    from intake_vbo.sample.s3 import publish
 
     name = "t-" + "".join(c if c.isalnum() else "-" for c in request.node.name.lower())[:50]
 

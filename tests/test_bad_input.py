@@ -13,9 +13,9 @@ from conftest import snapshot
 
 from intake_vbo.build import build
 from intake_vbo.cli import main
-from intake_vbo.loopback import put_object
 from intake_vbo.release import manifest_key
-from intake_vbo.sample import SAMPLE_VERSIONS
+from intake_vbo.sample.release import SAMPLE_VERSIONS
+from intake_vbo.sample.s3 import put_object
 
 NEW = "1.2.0"
 PREFIX = "visual-behavior-ophys/"

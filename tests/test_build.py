@@ -16,7 +16,7 @@ from conftest import snapshot
 from intake_vbo.build import build
 from intake_vbo.cli import main
 from intake_vbo.release import list_manifests
-from intake_vbo.sample import SAMPLE_VERSIONS, load_layout
+from intake_vbo.sample.release import SAMPLE_VERSIONS, load_layout
 
 BIN = Path(sys.executable).parent
 
@@ -25,7 +25,7 @@ def csv_rows(release: Path, version: str, table: str) -> int:
     """Rows of one generated CSV, counted from the release itself."""
     import pandas as pd
 
-    from intake_vbo.sample import object_path
+    from intake_vbo.sample.release import object_path
 
     layout = load_layout(release, version)
     key = f"visual-behavior-ophys/project_metadata/{table}.csv"

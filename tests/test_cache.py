@@ -21,7 +21,7 @@ from faultproxy import FaultProxy
 
 from intake_vbo.cache import Cache, cache_dir, fetch_many
 from intake_vbo.errors import VboError
-from intake_vbo.loopback import create_bucket, s3_client
+from intake_vbo.sample.s3 import create_bucket, s3_client
 from intake_vbo.stream import CHUNK, hash_file
 from intake_vbo.upkeep import adopt, verify
 

@@ -1,7 +1,7 @@
 """`intake-vbo demo` (what `make demo` runs), end to end at a small scale."""
 
 from intake_vbo.cli import main
-from intake_vbo.sample import SAMPLE_VERSIONS
+from intake_vbo.sample.release import SAMPLE_VERSIONS
 
 
 def test_demo_runs_the_whole_job(tmp_path, capsys):

@@ -13,7 +13,7 @@ from intake_vbo.cache import Cache, fetch_many
 from intake_vbo.cli import main
 from intake_vbo.errors import VboError
 from intake_vbo.resolve import catalog_version
-from intake_vbo.sample import SAMPLE_VERSIONS
+from intake_vbo.sample.release import SAMPLE_VERSIONS
 
 
 @pytest.fixture
@@ -188,7 +188,7 @@ def test_fetch_all_reports_failures_and_keeps_successes(
     new_bucket, s3_endpoint, tmp_path, cache_root, capsys
 ):
     from intake_vbo.build import build
-    from intake_vbo.loopback import s3_client
+    from intake_vbo.sample.s3 import s3_client
 
     url = new_bucket([SAMPLE_VERSIONS[0]])
     out = tmp_path / "cat"

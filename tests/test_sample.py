@@ -18,22 +18,22 @@ from pathlib import Path
 import pytest
 import requests
 
-from intake_vbo.loopback import (
-    PUBLIC_URL,
+from intake_vbo.manifest import parse_manifest
+from intake_vbo.release import DEFAULT_BUCKET_URL as PUBLIC_URL
+from intake_vbo.sample.release import (
+    MARKER,
+    SAMPLE_VERSIONS,
+    generate_release,
+    load_layout,
+    object_path,
+)
+from intake_vbo.sample.s3 import (
     create_bucket,
     publish,
     put_object,
     s3_client,
     serve_sample,
     start_server,
-)
-from intake_vbo.manifest import parse_manifest
-from intake_vbo.sample import (
-    MARKER,
-    SAMPLE_VERSIONS,
-    generate_release,
-    load_layout,
-    object_path,
 )
 
 REPO = Path(__file__).resolve().parents[1]
@@ -97,7 +97,8 @@ def test_generation_is_deterministic_and_reused(release, tmp_path):
     """Same seed -> same bytes, even in another process with another hash seed."""
     again = tmp_path / "again"
     code = (
-        "import sys; from intake_vbo.sample import generate_release as g; g(sys.argv[1], scale=%r)"
+        "import sys; from intake_vbo.sample.release import generate_release as g; "
+        "g(sys.argv[1], scale=%r)"
     )
     env = {**os.environ, "PYTHONHASHSEED": "123", "PYTHONPATH": str(REPO)}
     subprocess.run([sys.executable, "-c", code % SCALE, str(again)], check=True, env=env)

@@ -18,7 +18,8 @@ import pytest
 
 from intake_vbo.errors import VboError
 from intake_vbo.frames import to_pandas
-from intake_vbo.tables import INDEX, SCHEMAS, TABLES, read_table
+from intake_vbo.schema import CSV_TABLES, INDEX, SCHEMAS
+from intake_vbo.tables import read_table
 
 REAL = Path(__file__).resolve().parents[1].parent / "shared" / "real-tables"
 REAL_FILES = ["behavior_session_table", "ophys_session_table", "ophys_experiment_table"]
@@ -116,7 +117,7 @@ def real(name: str) -> bytes:
 
 @pytest.mark.parametrize("name", REAL_FILES)
 def test_real_tables_match_allensdk_in_every_cell(name):
-    data, table = real(name), TABLES[name]
+    data, table = real(name), CSV_TABLES[name]
     arrow = read_table(table, data, f"{name}.csv")
     ours, ref = to_pandas(table, arrow), allensdk_table(data, table)
     assert_same_cells(ours, ref)
@@ -358,5 +359,5 @@ def test_bad_input_is_one_line_naming_where_line_and_column(case):
 
 
 def test_every_manifest_table_has_a_schema_and_an_index_in_it():
-    for table in TABLES.values():
+    for table in CSV_TABLES.values():
         assert INDEX[table] in SCHEMAS[table].names

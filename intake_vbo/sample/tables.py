@@ -1,6 +1,6 @@
 """The metadata tables of the sample release, rendered as the real release writes them.
 
-Every version's CSV comes from the same :class:`~intake_vbo.samplemodel.Model`, with
+Every version's CSV comes from the same :class:`~intake_vbo.sample.model.Model`, with
 the columns that version has (``@X.Y.Z`` marks a column's first version, ``<X.Y.Z``
 the version that dropped it) and the real formats: an integer column with a null is
 written as floats (``951410079.0``), lists as Python literals, booleans as ``True``,
@@ -12,7 +12,8 @@ from __future__ import annotations
 import csv
 import io
 
-from .samplemodel import PROJECTS, Model, Session, version_key
+from ..release import version_key
+from .model import PROJECTS, Model, Session
 
 _TRIALS = "trial go_trial catch_trial hit_trial miss_trial false_alarm_trial correct_reject_trial"
 TRIAL_COUNTS = [f"{kind}_count" for kind in (*_TRIALS.split(), "engaged_trial")]
@@ -57,7 +58,7 @@ COLUMNS = {
     ],
     "ophys_cells_table@1.0.0": ["cell_roi_id", "cell_specimen_id", "ophys_experiment_id"],
 }  # fmt: skip
-TABLES = [name.split("@")[0] for name in COLUMNS]
+CSV_NAMES = [name.split("@")[0] for name in COLUMNS]
 # Columns written as they are (text, pre-written lists and booleans, and integer ids that
 # are never null where they are not lists); the others are integers, written as floats
 # when the column has a null, as pandas writes them.

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
-from functools import cache
 
 import numpy as np
 
-from .nwbfiles import BEHAVIOR, CELL_COUNTS, CELL_WEIGHTS, EXPERIMENT, FileInfo
+from ..release import version_key
+from .nwbwrite import BEHAVIOR, CELL_COUNTS, CELL_WEIGHTS, EXPERIMENT, FileInfo
 
 SAMPLE_VERSIONS = ("0.3.0", "1.0.0", "1.1.0")
 REAL_COUNTS = {"behavior_sessions": 4787, "ophys_sessions": 704, "ophys_experiments": 1941}
@@ -145,12 +145,6 @@ class Model:
                 info = FileInfo(EXPERIMENT, e.ophys_experiment_id, *subject, rev, rois, specimens)
                 files.append((e.file_id, info))
         return sorted(files, key=lambda item: item[0])
-
-
-@cache
-def version_key(version: str) -> tuple[int, ...]:
-    """Sort key of an ``X.Y.Z`` version."""
-    return tuple(int(p) for p in version.split("."))
 
 
 def counts(scale: float) -> dict[str, int]:

@@ -11,8 +11,6 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from .errors import VboError
-
 
 def _step(title: str) -> None:
     print(f"\n== {title}", flush=True)
@@ -23,10 +21,10 @@ def run_demo(workdir: Path, scale: float = 1.0) -> int:
     import intake
     import pandas as pd
 
-    from .build import build
-    from .index import connect
-    from .loopback import serve_sample
-    from .release import list_manifests
+    from ..build import build
+    from ..index import connect, diff, diff_report
+    from ..release import list_manifests
+    from .s3 import serve_sample
 
     workdir = Path(workdir).resolve()
     catalog_dir, cache_dir = workdir / "catalog", workdir / "cache"
@@ -65,9 +63,7 @@ def run_demo(workdir: Path, scale: float = 1.0) -> int:
         con.close()
 
         _step(f"intake-vbo diff {versions[0]} {versions[-1]}")
-        from .cli import main
-
-        main(["diff", versions[0], versions[-1], "--catalog", str(catalog_dir)])
+        print(diff_report(versions[0], versions[-1], *diff(catalog_dir, versions[0], versions[-1])))
 
         _step("a lazily fetched NWB file (verified against the manifest's BLAKE2b)")
         first = int(exps.index[0])
@@ -82,16 +78,3 @@ def run_demo(workdir: Path, scale: float = 1.0) -> int:
         source.close()
     print("\ndemo done: catalog in", catalog_dir)
     return 0
-
-
-def main() -> int:
-    """Entry point for ``python -m intake_vbo.demo``."""
-    try:
-        return run_demo(Path("demo-out"))
-    except VboError as exc:
-        print(f"intake-vbo: error: {exc}")
-        return 2
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -31,13 +31,16 @@ from moto.moto_server.werkzeug_app import (
 from moto.server import ThreadedMotoServer
 from werkzeug.serving import make_server
 
-from . import PROJECT_PREFIX
-from .sample import SAMPLE_VERSIONS, generate_release, generated_versions, load_layout, object_path
+from ..release import (
+    BUCKET,
+    DEFAULT_BUCKET_URL,
+    MANIFEST_PREFIX,
+    PROJECT_NAME,
+    REGION,
+    manifest_key,
+)
+from .release import SAMPLE_VERSIONS, generate_release, generated_versions, load_layout, object_path
 
-BUCKET = "visual-behavior-ophys-data"
-REGION = "us-west-2"
-PUBLIC_URL = f"https://{BUCKET}.s3.{REGION}.amazonaws.com/"
-MANIFEST_PREFIX = PROJECT_PREFIX + "manifests/"
 _WORKERS = 8
 
 
@@ -80,11 +83,11 @@ class ServerProcess:
     """
 
     def __init__(self) -> None:
-        package_root = str(Path(__file__).resolve().parent.parent)
+        package_root = str(Path(__file__).resolve().parents[2])
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, env.get("PYTHONPATH")]))
         self._process = subprocess.Popen(
-            [sys.executable, "-m", "intake_vbo.loopback"],
+            [sys.executable, "-m", "intake_vbo.sample.s3"],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, text=True,
         )  # fmt: skip
         line = self._process.stdout.readline().strip()
@@ -184,7 +187,7 @@ def publish(release: Path, endpoint_url: str, versions=None, bucket: str = BUCKE
         layout = load_layout(release, version)
         version_ids = _upload_all(client, bucket, release, layout, objects)
         manifest = _manifest(layout, version_ids)
-        key = f"{MANIFEST_PREFIX}visual-behavior-ophys_project_manifest_v{version}.json"
+        key = manifest_key(version)
         if manifests.get(key, ("", b""))[1] != manifest:  # the latest upload is what is read
             manifests[key] = (_put(client, bucket, key, manifest), manifest)
     return f"{endpoint_url}/{bucket}/"
@@ -290,7 +293,7 @@ def _published(client, bucket: str) -> tuple[dict, dict]:
             doc = json.loads(body)
             entries = [*doc["metadata_files"].values(), *doc["data_files"].values()]
             for e in entries:
-                found = objects.setdefault(e["url"].removeprefix(PUBLIC_URL), {})
+                found = objects.setdefault(e["url"].removeprefix(DEFAULT_BUCKET_URL), {})
                 found[e["file_hash"]] = e["version_id"]
         except (ValueError, KeyError, TypeError, AttributeError):
             continue  # a broken manifest a test uploaded: it vouches for nothing
@@ -332,14 +335,14 @@ def _manifest(layout: dict, version_ids: dict[str, str]) -> bytes:
 
     def entry(key: str) -> dict:
         return {
-            "url": PUBLIC_URL + key,
+            "url": DEFAULT_BUCKET_URL + key,
             "version_id": version_ids[key],
             "file_hash": layout["objects"][key]["blake2b"],
         }
 
     data_files = sorted(layout["data_files"].items(), key=lambda item: int(item[0]))
     manifest = {
-        "project_name": "visual-behavior-ophys",
+        "project_name": PROJECT_NAME,
         "manifest_version": layout["manifest_version"],
         "metadata_file_id_column_name": "file_id",
         "data_pipeline": layout["data_pipeline"],
