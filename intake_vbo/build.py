@@ -109,7 +109,7 @@ def _build_locked(root, bucket, listing, chosen, cache_dir) -> BuildReport:
         parts = [p for p in parts if p.version not in fetched]
         for version, data in fetched.items():
             for name, table in data.items():
-                parts.append(index.write_part(root, staging, name, version, table))
+                parts.append(index.write_part(staging, name, version, table))
         index.commit_parts(root, staging, parts)
         latest = max(etags, key=release.version_key)
         index.write_index(root, staging, parts, latest=latest)
@@ -124,7 +124,8 @@ def _up_to_date(root: Path, bucket: str, listing, chosen: list[str], cache_dir) 
     """Whether the root catalog already records exactly this build (a no-op rebuild).
 
     The root catalog is written last, so what it records was built whole; checking it
-    spares a no-op rebuild from opening the index at all.
+    spares a no-op rebuild from opening the index at all. A catalog written by another
+    catalog format is not up to date: its files are rewritten even if no manifest changed.
     """
     settings = catalog.recorded(root)
     recorded_etags = settings.get("manifest_etags") or {}
@@ -132,6 +133,7 @@ def _up_to_date(root: Path, bucket: str, listing, chosen: list[str], cache_dir) 
     return (
         (root / index.INDEX_FILE).exists()
         and not (root / STAGING).exists()
+        and settings.get("format") == catalog.CATALOG_FORMAT
         and settings.get("bucket_url") == bucket
         and same_cache
         and all(recorded_etags.get(v) == listing[v].etag for v in chosen)

@@ -1,22 +1,27 @@
 """Write the intake catalog YAMLs: a root catalog and one small catalog per version.
 
 The YAMLs hold a few parameterised sources per version; the rows stay in Parquet and
-DuckDB (a YAML entry per file would take seconds to open). Templates live in the
-repository's ``catalogs/`` folder, installed as ``intake_vbo.catalogs``. They use
-``[[ ]]``/``[% %]`` delimiters so that intake's own ``{{ CATALOG_DIR }}`` passes through.
+DuckDB (a YAML entry per file would take seconds to open). Each catalog is built as
+data and dumped by PyYAML, so any bucket URL or cache path (quotes, colons, non-ASCII)
+is escaped as YAML needs. The root catalog records the settings of the build and the
+catalog format that wrote it: a build by a newer format rewrites the catalog files
+even when no manifest changed, so a lab's existing build gains new sources.
 """
 
 from __future__ import annotations
 
 import os
-from importlib import resources
 from pathlib import Path
 
+from .errors import no_catalog
 from .index import Part
-from .release import version_key
+from .release import DATA_FOLDERS, version_key
 from .schema import CATALOG_TABLES
 
 ROOT_CATALOG = "catalog.yaml"
+# Bump when the catalog files change shape (sources, arguments, metadata).
+CATALOG_FORMAT = 2
+_HEADER = "# Visual Behavior Ophys: written by `intake-vbo build`; do not edit by hand.\n"
 
 
 def entry_name(version: str) -> str:
@@ -24,56 +29,95 @@ def entry_name(version: str) -> str:
     return "v" + version.replace(".", "_")
 
 
-def _environment():
-    import jinja2
-
-    loader = jinja2.FunctionLoader(
-        lambda name: resources.files("intake_vbo.catalogs").joinpath(name).read_text("utf-8")
-    )
-    env = jinja2.Environment(
-        loader=loader,
-        variable_start_string="[[",
-        variable_end_string="]]",
-        block_start_string="[%",
-        block_end_string="%]",
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-        undefined=jinja2.StrictUndefined,
-    )
-    env.filters["entry_name"] = entry_name
-    return env
-
-
 def absolute(path: str) -> str:
     """A cache directory as recorded: absolute, user expanded."""
     return str(Path(path).expanduser().resolve())
+
+
+def _dump(doc: dict, comment: str = "") -> str:
+    import yaml
+
+    text = yaml.safe_dump(doc, sort_keys=False, allow_unicode=True, width=1000)
+    return _HEADER + comment + text
+
+
+def _in_catalog(path: str) -> str:
+    """A partition path as a version catalog names it: relative to the catalog directory."""
+    return "{{ CATALOG_DIR }}/../" + path
+
+
+def version_catalog(version: str, parts: dict[str, Part], bucket_url: str, cache_dir) -> dict:
+    """The catalog of one version: its table sources and its parameterised NWB sources."""
+    sources = {}
+    for table in CATALOG_TABLES:
+        if table in parts:
+            sources[table] = {
+                "description": f"{table} of release {version} ({parts[table].rows} rows)",
+                "driver": "vbo_table",
+                "args": {"table": table, "path": _in_catalog(parts[table].path)},
+            }
+    for kind in DATA_FOLDERS:
+        args = {
+            "kind": kind,
+            "id": f"{{{{ {kind}_id }}}}",
+            "version": version,
+            "files": _in_catalog(parts["files"].path),
+        }
+        if "behavior_sessions" in parts:
+            args["behavior_sessions"] = _in_catalog(parts["behavior_sessions"].path)
+        sources[kind] = {
+            "description": f"NWB file of one {kind.replace('_', ' ')} of release {version}, "
+            "fetched into the cache on first use",
+            "driver": "vbo_nwb",
+            "parameters": {
+                f"{kind}_id": {
+                    "description": f"{kind}_id, as in the {kind}s table",
+                    "type": "int",
+                    "default": 0,
+                }
+            },
+            "args": args | {"bucket_url": bucket_url, "cache_dir": cache_dir},
+        }
+    return {"metadata": {"version": 1, "manifest_version": version}, "sources": sources}
+
+
+def root_catalog(versions: list[str], bucket_url: str, cache_dir, etags: dict) -> dict:
+    """The root catalog: ``latest`` and one nested catalog per version, and the settings."""
+    settings = {
+        "format": CATALOG_FORMAT,
+        "latest": versions[-1],
+        "versions": versions,
+        "bucket_url": bucket_url,
+        "cache_dir": cache_dir,
+        "manifest_etags": etags,
+    }
+    sources = {}
+    for name, version in [("latest", versions[-1]), *((entry_name(v), v) for v in versions)]:
+        latest = " (the latest built)" if name == "latest" else ""
+        sources[name] = {
+            "description": f"Visual Behavior Ophys release {version}{latest}",
+            "driver": "yaml_file_cat",
+            "args": {"path": f"{{{{ CATALOG_DIR }}}}/versions/{entry_name(version)}.yaml"},
+        }
+    return {"metadata": {"version": 1, "intake_vbo": settings}, "sources": sources}
 
 
 def render(
     parts: list[Part], bucket_url: str, cache_dir: str | None, etags: dict[str, str]
 ) -> dict[str, str]:
     """Every catalog file's text, keyed by its path relative to the catalog directory."""
-    env = _environment()
     versions = sorted({p.version for p in parts}, key=version_key)
     texts = {}
     for version in versions:
         mine = {p.table: p for p in parts if p.version == version}
-        tables = {t: mine[t].path for t in CATALOG_TABLES if t in mine}
-        texts[f"versions/{entry_name(version)}.yaml"] = env.get_template("version.yaml.j2").render(
-            version=version,
-            tables=tables,
-            rows={t: mine[t].rows for t in tables},
-            bucket_url=bucket_url,
-            cache_dir=cache_dir,
-        )
-    texts[ROOT_CATALOG] = env.get_template("catalog.yaml.j2").render(
-        versions=versions,
-        latest=versions[-1],
-        bucket_url=bucket_url,
-        cache_dir=cache_dir,
-        etags={v: etags[v] for v in versions},
+        doc = version_catalog(version, mine, bucket_url, cache_dir)
+        texts[f"versions/{entry_name(version)}.yaml"] = _dump(doc)
+    doc = root_catalog(versions, bucket_url, cache_dir, {v: etags[v] for v in versions})
+    opening = (
+        '# Open with intake.open_catalog("<this file>"); paths are relative to this directory,\n'
+        "# so the whole directory can be moved or shared read-only.\n"
     )
+    texts[ROOT_CATALOG] = _dump(doc, opening)
     return texts
 
 
@@ -106,6 +150,14 @@ def write_catalogs(
         os.replace(tmp, target)
         written.append(name)
     return written
+
+
+def settings(root: str | Path) -> dict:
+    """The settings a build recorded in ``root``; a one-line error if there is no catalog."""
+    found = recorded(Path(root))
+    if not found:
+        raise no_catalog(root)
+    return found
 
 
 def recorded(root: Path) -> dict:

@@ -10,3 +10,8 @@ class VboError(Exception):
 
     def __init__(self, message: str):
         super().__init__(" ".join(str(message).split()))
+
+
+def no_catalog(root) -> VboError:
+    """The error for a directory that holds no built catalog."""
+    return VboError(f"{root}: no catalog here; run `intake-vbo build --out {root}` first")

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .errors import VboError
+from .errors import VboError, no_catalog
 from .release import version_key
 from .schema import INDEX, INDEX_TABLES
 
@@ -39,7 +39,7 @@ class Part:
     rows: int
 
 
-def write_part(root: Path, staging: Path, table: str, version: str, data: pa.Table) -> Part:
+def write_part(staging: Path, table: str, version: str, data: pa.Table) -> Part:
     """Write one partition into ``staging``; :func:`commit_parts` moves it into place.
 
     The file name carries a digest of its bytes, so an unchanged partition keeps its
@@ -171,7 +171,7 @@ def connect(root: Path):
 
     path = Path(root) / INDEX_FILE
     if not path.exists():
-        raise VboError(f"{path}: no index here; run `intake-vbo build --out {root}` first")
+        raise no_catalog(root)
     try:
         return duckdb.connect(str(path), read_only=True)
     except duckdb.Error as exc:
@@ -296,3 +296,16 @@ def diff_report(a: str, b: str, objects: list[tuple], tables: list[dict], keys=F
     if keys:
         lines += [f"{change}\t{kind}\t{key}" for key, kind, change in objects]
     return "\n".join(lines)
+
+
+def read_part(path: str | Path, columns: list[str] | None = None) -> pa.Table:
+    """One Parquet partition as Arrow, with a one-line error when it is missing or damaged."""
+    import pyarrow.parquet as pq
+
+    try:  # ParquetFile spares the import of pyarrow.dataset
+        return pq.ParquetFile(path).read(columns=columns)
+    except (OSError, ValueError) as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise VboError(
+            f"{path}: cannot read catalog table ({first}); rebuild the catalog"
+        ) from None

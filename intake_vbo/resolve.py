@@ -1,7 +1,8 @@
-"""From a built catalog to files to fetch: versions, ids, URLs and the cache.
+"""From a built catalog to files: versions, ids, manifest entries, URLs and the cache.
 
-The command line's ``fetch``, ``verify`` and ``adopt`` start here; notebooks go through
-the intake sources, which share the same resolution (:class:`~.sources.NWBSource`).
+The NWB sources resolve one id at a time (:func:`resolve_files`); the command line's
+``fetch``, ``verify`` and ``adopt`` resolve many, from the settings the build recorded
+in the root catalog and the partitions the index lists.
 """
 
 from __future__ import annotations
@@ -10,18 +11,64 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import VboError
+from .release import DATA_FOLDERS
+
+LABELS = {kind: kind.replace("_", " ") for kind in DATA_FOLDERS}  # for messages
+ENTRY = ("file_id", "kind", "key", "version_id", "file_hash", "url")
 
 
-def open_root(catalog_dir: str | Path):
-    """The root intake catalog of a build, with a clear error where there is none."""
-    import intake
+def resolve_files(
+    files: str, behavior_sessions: str | None, kind: str, ids, version: str
+) -> dict[int, dict]:
+    """The manifest entry of each behavior session or ophys experiment in ``ids``.
 
-    from .catalog import ROOT_CATALOG
+    Reads the version's files table (and behavior table) once, whatever the number
+    of ids. A behavior session recorded with imaging has no NWB of its own and gets
+    the file of the first ophys experiment in its list, as AllenSDK serves it.
 
-    path = Path(catalog_dir) / ROOT_CATALOG
-    if not path.exists():
-        raise VboError(f"{path}: no catalog here; run `intake-vbo build --out {catalog_dir}`")
-    return intake.open_catalog(str(path))
+    Parameters
+    ----------
+    files, behavior_sessions : str
+        The version's ``files`` and ``behavior_sessions`` Parquet partitions.
+    kind : str
+        ``behavior_session`` or ``ophys_experiment``.
+    ids : iterable of int
+        The ids to resolve.
+    version : str
+        The release version, for error messages.
+
+    Raises
+    ------
+    VboError
+        Naming the first id the version does not have, and the version.
+    """
+    from .index import read_part
+
+    rows = read_part(files, [*ENTRY, *(f"{k}_id" for k in LABELS)]).to_pylist()
+    by_id = {(r["kind"], r[f"{r['kind']}_id"]): r for r in rows if r["kind"] in LABELS}
+    first = {}
+    if kind == "behavior_session" and behavior_sessions:
+        sessions = read_part(behavior_sessions)
+        lists = (
+            sessions.column("ophys_experiment_id").to_pylist()
+            if "ophys_experiment_id" in sessions.column_names
+            else [None] * sessions.num_rows
+        )
+        for sid, experiments in zip(
+            sessions.column("behavior_session_id").to_pylist(), lists, strict=True
+        ):
+            first[sid] = experiments[0] if experiments else None
+    found = {}
+    for ident in ids:
+        row = by_id.get((kind, ident))
+        if row is None and kind == "behavior_session":
+            if behavior_sessions and ident not in first:
+                raise VboError(f"behavior session {ident} is not in release {version}")
+            row = by_id.get(("ophys_experiment", first.get(ident)))
+        if row is None:
+            raise VboError(f"{LABELS[kind]} {ident} has no NWB file in release {version}")
+        found[ident] = {k: row[k] for k in ENTRY}
+    return found
 
 
 @dataclass
@@ -29,55 +76,57 @@ class CatalogVersion:
     """One version of a built catalog, as the command line needs it."""
 
     version: str
-    catalog: object  # the version's intake catalog
-
-    def source(self, kind: str, ident: int):
-        """The NWB source of one behavior session or ophys experiment."""
-        return getattr(self.catalog, kind)(**{f"{kind}_id": ident})
+    partitions: dict[str, Path]  # table -> its Parquet partition for this version
+    bucket_url: str  # as recorded; VBO_BUCKET_URL wins when serving
+    cache_dir: str | None  # as recorded; VBO_CACHE_DIR wins
 
     def cache(self):
         """The cache this catalog's NWB sources use."""
-        return self.source("ophys_experiment", 0).cache()
+        from .cache import open_cache
+
+        return open_cache(self.cache_dir)
 
     def items(self, experiments=(), sessions=(), everything=False) -> list[tuple[str, str, str]]:
         """``(label, url, file_hash)`` of the files asked for, resolved in this version."""
+        from .index import read_part
         from .release import bucket_url, object_url
-        from .sources import resolve_files
 
+        bucket = bucket_url(recorded=self.bucket_url)
+        files, behavior = self.partitions["files"], self.partitions.get("behavior_sessions")
         items = []
         for kind, ids in (("ophys_experiment", experiments), ("behavior_session", sessions)):
-            if not ids:
-                continue
-            proto = self.source(kind, 0)  # the version's paths and bucket, as recorded
-            found = resolve_files(
-                proto.files, proto.behavior_sessions, kind, ids, proto.release_version
-            )
-            bucket = bucket_url(recorded=proto.bucket_url)
-            for ident in ids:
-                entry = found[ident]
-                url = object_url(bucket, entry["key"], entry["version_id"])
-                items.append((f"{kind} {ident}", url, entry["file_hash"]))
+            if ids:
+                found = resolve_files(files, behavior, kind, ids, self.version)
+                for ident in ids:
+                    entry = found[ident]
+                    url = object_url(bucket, entry["key"], entry["version_id"])
+                    items.append((f"{kind} {ident}", url, entry["file_hash"]))
         if everything:
-            files = self.catalog.files.read()
-            bucket = bucket_url(recorded=self.source("ophys_experiment", 0).bucket_url)
-            for key, vid, file_hash in zip(
-                files["key"], files["version_id"], files["file_hash"], strict=True
-            ):
+            table = read_part(files, ["key", "version_id", "file_hash"]).to_pydict()
+            for key, vid, file_hash in zip(*table.values(), strict=True):
                 items.append((key, object_url(bucket, key, vid), file_hash))
         return list(dict.fromkeys(items))
 
 
 def catalog_version(catalog_dir: str | Path, version: str) -> CatalogVersion:
     """A version (``X.Y.Z`` or ``latest``) of the catalog in ``catalog_dir``."""
-    from .catalog import entry_name
+    from .catalog import settings
+    from .index import connect
 
-    root = open_root(catalog_dir)
-    name = "latest" if version == "latest" else entry_name(version.lstrip("v"))
-    if name not in list(root):
-        built = ", ".join(n for n in root if n != "latest")
+    recorded = settings(catalog_dir)
+    chosen = recorded["latest"] if version == "latest" else version.lstrip("v")
+    if chosen not in recorded["versions"]:
+        built = ", ".join(recorded["versions"])
         raise VboError(f"unknown version {version!r} in {catalog_dir}: built are {built}")
-    entry = root[name]
-    return CatalogVersion(entry.metadata.get("manifest_version", version), entry)
+    con = connect(Path(catalog_dir))
+    try:
+        rows = con.execute(
+            "SELECT table_name, path FROM partitions WHERE manifest_version = ?", [chosen]
+        ).fetchall()
+    finally:
+        con.close()
+    partitions = {table: Path(catalog_dir) / path for table, path in rows}
+    return CatalogVersion(chosen, partitions, recorded["bucket_url"], recorded.get("cache_dir"))
 
 
 @dataclass
@@ -108,14 +157,10 @@ class CatalogFiles:
 
 def catalog_files(catalog_dir: str | Path) -> CatalogFiles:
     """The data files of every built version, from the DuckDB index."""
-    from .catalog import recorded
+    from .catalog import settings
     from .index import connect
 
-    settings = recorded(Path(catalog_dir))
-    if not settings:
-        raise VboError(
-            f"{catalog_dir}: no catalog here; run `intake-vbo build --out {catalog_dir}`"
-        )
+    recorded = settings(catalog_dir)
     con = connect(Path(catalog_dir))
     try:
         rows = con.execute(
@@ -123,4 +168,4 @@ def catalog_files(catalog_dir: str | Path) -> CatalogFiles:
         ).fetchall()
     finally:
         con.close()
-    return CatalogFiles(rows, settings["bucket_url"], settings.get("cache_dir"))
+    return CatalogFiles(rows, recorded["bucket_url"], recorded.get("cache_dir"))

@@ -11,23 +11,7 @@ from intake.source.base import DataSource, Schema
 
 from . import __version__
 from .errors import VboError
-
-LABELS = {"behavior_session": "behavior session", "ophys_experiment": "ophys experiment"}
-
-
-def _read_parquet(path: str, filters=None):
-    """A Parquet partition as Arrow, with a one-line error when it is missing or damaged."""
-    import pyarrow.parquet as pq
-
-    try:
-        if filters is None:  # ParquetFile spares the import of pyarrow.dataset
-            return pq.ParquetFile(path).read()
-        return pq.read_table(path, filters=filters)
-    except (OSError, ValueError) as exc:
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise VboError(
-            f"{path}: cannot read catalog table ({first}); rebuild the catalog"
-        ) from None
+from .resolve import LABELS
 
 
 class TableSource(DataSource):
@@ -73,8 +57,9 @@ class TableSource(DataSource):
     def read(self):
         """The table as a DataFrame indexed as AllenSDK indexes it."""
         from .frames import to_pandas
+        from .index import read_part
 
-        return to_pandas(self.table, _read_parquet(self.path))
+        return to_pandas(self.table, read_part(self.path))
 
     def to_dask(self):
         """The table as a one-partition dask DataFrame."""
@@ -144,6 +129,8 @@ class NWBSource(DataSource):
         return self._row
 
     def _resolve(self) -> dict:
+        from .resolve import resolve_files
+
         found = resolve_files(
             self.files, self.behavior_sessions, self.kind, [self.id], self.release_version
         )
@@ -203,50 +190,6 @@ class NWBSource(DataSource):
         if self._io is not None:
             self._io.close()
             self._io = None
-
-
-ENTRY = ("file_id", "kind", "key", "version_id", "file_hash", "url")
-
-
-def resolve_files(
-    files: str, behavior_sessions: str | None, kind: str, ids, version: str
-) -> dict[int, dict]:
-    """The manifest entry of each behavior session or ophys experiment in ``ids``.
-
-    Reads the version's files table (and behavior table) once, whatever the number
-    of ids. A behavior session recorded with imaging has no NWB of its own and gets
-    the file of the first ophys experiment in its list, as AllenSDK serves it.
-
-    Raises
-    ------
-    VboError
-        Naming the first id the version does not have, and the version.
-    """
-    rows = _read_parquet(files).select(list(ENTRY) + [f"{k}_id" for k in LABELS]).to_pylist()
-    by_id = {(r["kind"], r[f"{r['kind']}_id"]): r for r in rows if r["kind"] in LABELS}
-    first = {}
-    if kind == "behavior_session" and behavior_sessions:
-        sessions = _read_parquet(behavior_sessions)
-        lists = (
-            sessions.column("ophys_experiment_id").to_pylist()
-            if "ophys_experiment_id" in sessions.column_names
-            else [None] * sessions.num_rows
-        )
-        for sid, experiments in zip(
-            sessions.column("behavior_session_id").to_pylist(), lists, strict=True
-        ):
-            first[sid] = experiments[0] if experiments else None
-    found = {}
-    for ident in ids:
-        row = by_id.get((kind, ident))
-        if row is None and kind == "behavior_session":
-            if behavior_sessions and ident not in first:
-                raise VboError(f"behavior session {ident} is not in release {version}")
-            row = by_id.get(("ophys_experiment", first.get(ident)))
-        if row is None:
-            raise VboError(f"{LABELS[kind]} {ident} has no NWB file in release {version}")
-        found[ident] = {k: row[k] for k in ENTRY}
-    return found
 
 
 def _as_id(value, name: str) -> int:

@@ -1,1 +1,0 @@
-"""Catalog templates, installed as ``intake_vbo.catalogs`` (see catalogs/README.md)."""
