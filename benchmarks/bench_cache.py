@@ -46,7 +46,7 @@ def run(endpoint_url: str, bucket_url: str, repeat: int) -> list[Row]:
     digest = hashlib.blake2b(body).hexdigest()
     url = object_url(bucket_url, KEY, put_object(endpoint_url, KEY, body))
     del body
-    script = str(BENCH / "fetch_large.py")
+    script = str(BENCH / "fetch_ours.py")
     with tempfile.TemporaryDirectory(prefix="vbo-bench-cache-") as tmp:
         ours = [
             _child([script, "cache", str(Path(tmp) / f"cache-{i}"), url, digest])

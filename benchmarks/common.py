@@ -120,3 +120,12 @@ def child_env(**extra: str) -> dict[str, str]:
 def load_average() -> str:
     """The 1, 5 and 15 minute load averages, as ``uptime`` shows them."""
     return ", ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def peak_bytes() -> int:
+    """VmHWM of this process (not ru_maxrss, which keeps the forking parent's peak).
+
+    Standard library only: the AllenSDK venv's child scripts import it too.
+    """
+    status = Path("/proc/self/status").read_text()
+    return int(status.split("VmHWM:")[1].split()[0]) * 1024

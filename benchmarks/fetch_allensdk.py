@@ -14,6 +14,8 @@ import sys
 import time
 from pathlib import Path
 
+from common import peak_bytes
+
 BUCKET = "visual-behavior-ophys-data"
 PROJECT = "visual-behavior-ophys"
 
@@ -32,7 +34,6 @@ if file_ids == ["all"]:
 opened = time.perf_counter()
 paths = [cache.download_data(file_id) for file_id in file_ids]
 done = time.perf_counter()
-status = Path("/proc/self/status").read_text()
 print(
     json.dumps(
         {
@@ -41,7 +42,7 @@ print(
             "seconds": done - opened,
             "files": len(paths),
             "bytes": sum(Path(p).resolve().stat().st_size for p in paths),
-            "peak": int(status.split("VmHWM:")[1].split()[0]) * 1024,
+            "peak": peak_bytes(),
         }
     )
 )

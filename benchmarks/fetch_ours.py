@@ -4,6 +4,8 @@ Usage:
 
 - ``fetch_ours.py cache ROOT URL FILE_HASH``: ``Cache(ROOT).fetch`` (streamed,
   BLAKE2b-verified, fsynced, renamed into the cache);
+- ``fetch_ours.py plain URL``: ``requests`` streaming the body away, nothing else (the
+  reference for the cache's own cost);
 - ``fetch_ours.py cli fetch ARGS...``: ``intake-vbo fetch ARGS...``, the console
   script's ``main`` in this process;
 - ``fetch_ours.py split fetch ARGS...``: what ``intake-vbo fetch`` does, timed in two
@@ -16,13 +18,8 @@ Prints one JSON line last: seconds of the download call (``resolve`` too for
 import json
 import sys
 import time
-from pathlib import Path
 
-
-def peak_bytes() -> int:
-    """VmHWM of this process (not ru_maxrss, which keeps the forking parent's peak)."""
-    status = Path("/proc/self/status").read_text()
-    return int(status.split("VmHWM:")[1].split()[0]) * 1024
+from common import peak_bytes
 
 
 def cache(root: str, url: str, file_hash: str) -> dict:
@@ -45,22 +42,36 @@ def cli(argv: list[str]) -> dict:
 
 
 def split(argv: list[str]) -> dict:
-    """``intake-vbo fetch``'s own steps (cli.cmd_fetch), resolution and download timed apart."""
+    """``intake-vbo fetch``'s own two steps (:func:`intake_vbo.cli.fetch_plan`, then
+    ``fetch_many``), timed apart."""
     from intake_vbo.cache import fetch_many
-    from intake_vbo.cli import parser
-    from intake_vbo.resolve import catalog_version
+    from intake_vbo.cli import fetch_plan, parser
 
     args = parser().parse_args(argv)
     start = time.perf_counter()
-    version = catalog_version(args.catalog, args.version)
-    items = version.items(args.ophys_experiment, args.behavior_session, args.all)
+    cache, items = fetch_plan(args)
     resolved = time.perf_counter()
-    report = fetch_many(version.cache(), items, workers=args.workers)
+    report = fetch_many(cache, items, workers=args.workers)
     return {"resolve": resolved - start, "seconds": time.perf_counter() - resolved,
             "status": 2 if report.failed else 0, "bytes": report.bytes_transferred}  # fmt: skip
 
 
+def plain(url: str) -> dict:
+    """Stream the body to nowhere: what the network and ``requests`` alone cost."""
+    import requests
+
+    start, received = time.perf_counter(), 0
+    with requests.get(url, stream=True, timeout=(10, 60)) as response:
+        response.raise_for_status()
+        for chunk in response.iter_content(1 << 20):
+            received += len(chunk)
+    return {"seconds": time.perf_counter() - start, "status": 0, "bytes": received}
+
+
 if __name__ == "__main__":
     mode, rest = sys.argv[1], sys.argv[2:]
-    result = cache(*rest) if mode == "cache" else {"cli": cli, "split": split}[mode](rest)
+    if mode in ("cache", "plain"):
+        result = {"cache": cache, "plain": plain}[mode](*rest)
+    else:
+        result = {"cli": cli, "split": split}[mode](rest)
     print(json.dumps({**result, "peak": peak_bytes()}))

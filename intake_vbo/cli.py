@@ -46,15 +46,22 @@ def cmd_diff(args) -> int:
     return 0
 
 
-def cmd_fetch(args) -> int:
-    from .cache import fetch_many
+def fetch_plan(args):
+    """The cache and the ``(label, url, file_hash)`` items that ``fetch`` downloads."""
     from .resolve import catalog_version
 
     version = catalog_version(args.catalog, args.version)
     items = version.items(args.ophys_experiment, args.behavior_session, args.all)
     if not items:
         raise VboError("nothing to fetch: give --ophys-experiment, --behavior-session or --all")
-    report = fetch_many(version.cache(), items, workers=args.workers)
+    return version.cache(), items
+
+
+def cmd_fetch(args) -> int:
+    from .cache import fetch_many
+
+    cache, items = fetch_plan(args)
+    report = fetch_many(cache, items, workers=args.workers)
     _summary(report)
     return 2 if report.failed else 0
 
@@ -128,33 +135,47 @@ def parser() -> argparse.ArgumentParser:
     b.set_defaults(func=cmd_build)
 
     v = sub.add_parser("versions", help="list released manifest versions")
-    v.add_argument("--bucket-url")
+    v.add_argument("--bucket-url", help="bucket or mirror URL (default: VBO_BUCKET_URL or AWS)")
     v.set_defaults(func=cmd_versions)
 
     d = sub.add_parser("diff", help="what changed between two built versions")
-    d.add_argument("a")
-    d.add_argument("b")
-    d.add_argument("--catalog", required=True)
+    d.add_argument("a", help="the older version, X.Y.Z")
+    d.add_argument("b", help="the newer version, X.Y.Z")
+    d.add_argument("--catalog", required=True, help="catalog directory (as built with --out)")
     d.add_argument("--keys", action="store_true", help="also list every changed object key")
     d.set_defaults(func=cmd_diff)
 
     f = sub.add_parser("fetch", help="download NWB files into the cache, verified")
-    f.add_argument("--catalog", required=True)
+    f.add_argument("--catalog", required=True, help="catalog directory (as built with --out)")
     f.add_argument("--version", required=True, help="X.Y.Z or latest")
-    f.add_argument("--ophys-experiment", type=int, nargs="+", default=[], metavar="ID")
-    f.add_argument("--behavior-session", type=int, nargs="+", default=[], metavar="ID")
+    f.add_argument(
+        "--ophys-experiment",
+        type=int,
+        nargs="+",
+        default=[],
+        metavar="ID",
+        help="ophys_experiment_id(s) whose NWB file to fetch",
+    )
+    f.add_argument(
+        "--behavior-session",
+        type=int,
+        nargs="+",
+        default=[],
+        metavar="ID",
+        help="behavior_session_id(s) whose NWB file to fetch",
+    )
     f.add_argument("--all", action="store_true", help="every file of the version")
-    f.add_argument("--workers", type=int, default=8)
+    f.add_argument("--workers", type=int, default=8, help="files downloaded at once (default 8)")
     f.set_defaults(func=cmd_fetch)
 
     r = sub.add_parser("verify", help="re-hash the cache; --repair re-fetches damaged files")
-    r.add_argument("--catalog", required=True)
-    r.add_argument("--repair", action="store_true")
+    r.add_argument("--catalog", required=True, help="catalog directory (as built with --out)")
+    r.add_argument("--repair", action="store_true", help="delete damaged files and fetch again")
     r.set_defaults(func=cmd_verify)
 
     a = sub.add_parser("adopt", help="take files of an AllenSDK cache into this cache")
     a.add_argument("path", help="an AllenSDK cache directory")
-    a.add_argument("--catalog", required=True)
+    a.add_argument("--catalog", required=True, help="catalog directory (as built with --out)")
     a.set_defaults(func=cmd_adopt)
 
     m = sub.add_parser("demo", help="the whole job offline, on a loopback S3 server")

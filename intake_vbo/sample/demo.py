@@ -11,6 +11,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from .s3 import serve_sample  # needs the demo extra: the CLI says so if it is missing
+
 
 def _step(title: str) -> None:
     print(f"\n== {title}", flush=True)
@@ -24,7 +26,6 @@ def run_demo(workdir: Path, scale: float = 1.0) -> int:
     from ..build import build
     from ..index import connect, diff, diff_report
     from ..release import list_manifests
-    from .s3 import serve_sample
 
     workdir = Path(workdir).resolve()
     catalog_dir, cache_dir = workdir / "catalog", workdir / "cache"
