@@ -4,7 +4,7 @@ Generates (or reuses) the full-scale sample release, serves it on a loopback S3 
 runs the chosen benchmarks and prints one Markdown table: our figure, the reference
 beside it, their ratio and the target. Only 127.0.0.1 is ever contacted.
 
-Usage: ``.venv/bin/python benchmarks/run.py [--only build,read,sql,cache,fetch] [--repeat N]``
+Usage: ``.venv/bin/python benchmarks/run.py [--only build,read,sql,cache,fetch,views] [--repeat N]``
 """
 
 from __future__ import annotations
@@ -22,10 +22,11 @@ import bench_cache
 import bench_fetch
 import bench_read
 import bench_sql
+import bench_views
 from common import Row, load_average
 from serve import sample_release, served
 
-BENCHMARKS = ("build", "read", "sql", "cache", "fetch")
+BENCHMARKS = ("build", "read", "sql", "cache", "fetch", "views")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -36,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         sys.exit(f"run.py: unknown benchmark(s) {', '.join(sorted(unknown))}; "
                  f"choose from {', '.join(BENCHMARKS)}")  # fmt: skip
-    moto = bool(set(chosen) - {"fetch"})  # fetch serves its own files (SeaweedFS)
+    moto = bool(set(chosen) - {"fetch", "views"})  # fetch serves its own files (SeaweedFS)
     release = None
     if moto:
         _progress("generating the full-scale sample release (cached in .sample-cache/)")
@@ -68,6 +69,9 @@ def main(argv: list[str] | None = None) -> int:
     if "fetch" in chosen:
         _progress("fetch (SeaweedFS; ours, curl, AllenSDK)")
         rows += bench_fetch.run(args.repeat)
+    if "views" in chosen:
+        _progress("views (the large experiment; ours, then AllenSDK)")
+        rows += bench_views.run(args.repeat)
     print(_header(args.repeat, load_before, release))
     print(format_table(rows))
     return 0

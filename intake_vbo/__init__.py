@@ -5,6 +5,11 @@ Importing the package is cheap on purpose: the public names below load their mod
 
 Public API
 ----------
+open_experiment(source), open_session(source)
+    The analysis objects of a VBO NWB file (a path, an https URL or a file-like object),
+    with AllenSDK's attributes, read lazily.
+VisualBehaviorOphysProjectCache, BehaviorCloudCacheVersionException
+    AllenSDK's project cache over a catalog: the tutorial with one import changed.
 build(out, bucket_url=None, versions="all", cache_dir=None)
     Build or incrementally update a catalog directory.
 list_manifests(bucket_url)
@@ -29,6 +34,10 @@ __version__ = "0.1.0"
 
 # public name -> the module that defines it
 _PUBLIC = {
+    "open_experiment": "nwb",
+    "open_session": "nwb",
+    "VisualBehaviorOphysProjectCache": "projectcache",
+    "BehaviorCloudCacheVersionException": "projectcache",
     "build": "build",
     "list_manifests": "release",
     "diff": "index",

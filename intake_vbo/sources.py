@@ -7,6 +7,8 @@ readers take no lock and a build in progress never blocks them.
 
 from __future__ import annotations
 
+import weakref
+
 from intake.source.base import DataSource, Schema
 
 from . import __version__
@@ -120,7 +122,9 @@ class NWBSource(DataSource):
         self.files, self.behavior_sessions = files, behavior_sessions
         self.bucket_url, self.cache_dir = bucket_url, cache_dir
         self._row: dict | None = None
-        self._io = None
+        # Objects read() returned, closed with the source; held weakly, so an object
+        # the user drops is collected (and closes its file) without waiting for us.
+        self._views: weakref.WeakSet = weakref.WeakSet()
 
     def file_entry(self) -> dict:
         """The manifest entry of this file: file_id, key, version_id, file_hash, url."""
@@ -178,18 +182,25 @@ class NWBSource(DataSource):
         return self.read()
 
     def read(self):
-        """The file as a ``pynwb.NWBFile``, opened lazily; closed by :meth:`close`."""
-        from pynwb import NWBHDF5IO
+        """The analysis object of the file, fetched and verified first.
 
-        path = self.fetch()
-        self._close()
-        self._io = NWBHDF5IO(path, mode="r")
-        return self._io.read()
+        A :class:`~intake_vbo.nwb.experiment.BehaviorOphysExperiment` for an ophys
+        experiment, a :class:`~intake_vbo.nwb.session.BehaviorSession` for a behavior
+        session; each call returns a new object owning its own file handle, and
+        :meth:`close` closes every object this source returned (``.nwbfile`` on the
+        object gives the pynwb NWBFile).
+        """
+        from .nwb import open_experiment, open_session
+
+        opener = open_experiment if self.kind == "ophys_experiment" else open_session
+        view = opener(self.fetch())
+        self._views.add(view)
+        return view
 
     def _close(self) -> None:
-        if self._io is not None:
-            self._io.close()
-            self._io = None
+        for view in list(self._views):
+            view.close()
+        self._views.clear()
 
 
 def _as_id(value, name: str) -> int:

@@ -12,6 +12,8 @@ import pytest
 from intake_vbo.cache import Cache, fetch_many
 from intake_vbo.cli import main
 from intake_vbo.errors import VboError
+from intake_vbo.nwb.experiment import BehaviorOphysExperiment
+from intake_vbo.nwb.session import BehaviorSession
 from intake_vbo.resolve import catalog_version
 from intake_vbo.sample.release import SAMPLE_VERSIONS
 
@@ -37,7 +39,7 @@ def index_rows(catalog_dir, sql, *params):
         con.close()
 
 
-def test_ophys_experiment_reads_lazily_as_nwbfile(cat, cache_root):
+def test_ophys_experiment_reads_lazily_as_an_experiment(cat, cache_root):
     exp_id = int(cat.latest.ophys_experiments.read().index[0])
     source = cat.latest.ophys_experiment(ophys_experiment_id=exp_id)
     info = source.discover()["metadata"]
@@ -45,11 +47,14 @@ def test_ophys_experiment_reads_lazily_as_nwbfile(cat, cache_root):
     assert info["key"].endswith(f"behavior_ophys_experiment_{exp_id}.nwb")
     assert len(info["file_hash"]) == 128 and info["version_id"]
     assert source.describe()["file"]["key"] == info["key"]
-    nwb = source.read()
+    experiment = source.read()
+    assert isinstance(experiment, BehaviorOphysExperiment)
+    nwb = experiment.nwbfile
     assert isinstance(nwb, pynwb.NWBFile)
     assert nwb.identifier == str(exp_id)
     assert "ophys" in nwb.processing
     source.close()
+    assert experiment.closed  # the source closes what it returned
     assert source.discover()["metadata"]["cached"] is True
     path = source.fetch()
     assert path.startswith(str(cache_root)) and path.endswith(info["file_hash"] + ".nwb")
@@ -72,7 +77,9 @@ def test_behavior_session_with_imaging_serves_first_experiment(cat, catalog_dir,
     )
     source = cat.latest.behavior_session(behavior_session_id=session_id)
     assert source.file_entry()["file_hash"] == expected[0]
-    assert source.read().identifier == str(first)
+    session = source.read()
+    assert isinstance(session, BehaviorSession)
+    assert session.nwbfile.identifier == str(first)
     source.close()
 
 
@@ -81,7 +88,7 @@ def test_behavior_only_session_has_its_own_file(cat, cache_root):
     row = files[files["kind"] == "behavior_session"].iloc[0]
     source = cat.latest.behavior_session(behavior_session_id=int(row["behavior_session_id"]))
     assert source.file_entry()["key"] == row["key"]
-    assert source.read().identifier == str(row["behavior_session_id"])
+    assert source.read().nwbfile.identifier == str(row["behavior_session_id"])
     source.close()
 
 

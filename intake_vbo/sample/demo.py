@@ -66,16 +66,45 @@ def run_demo(workdir: Path, scale: float = 1.0) -> int:
         _step(f"intake-vbo diff {versions[0]} {versions[-1]}")
         print(diff_report(versions[0], versions[-1], *diff(catalog_dir, versions[0], versions[-1])))
 
-        _step("a lazily fetched NWB file (verified against the manifest's BLAKE2b)")
+        _step("an ophys experiment, fetched lazily (verified against the manifest's BLAKE2b)")
         first = int(exps.index[0])
         source = cat.latest.ophys_experiment(ophys_experiment_id=first)
         info = source.discover()["metadata"]
         print(f"ophys_experiment {first}: {info['key']} cached={info['cached']}")
         start = time.perf_counter()
-        nwb = source.read()
-        print(f"read() fetched and opened it in {time.perf_counter() - start:.2f} s")
-        print(f"identifier={nwb.identifier} processing={sorted(nwb.processing)}")
-        print(f"path: {source.fetch()}")
+        experiment = source.read()
+        print(f"read() fetched and opened it in {time.perf_counter() - start:.2f} s: {experiment}")
+        image = experiment.max_projection
+        png = write_png(workdir / f"max_projection_{first}.png", image.data)
+        print(f"max_projection: {image.data.shape} {image.data.dtype}, spacing {image.spacing}"
+              f" {image.unit} -> {png}")  # fmt: skip
+        columns = ["image_name", "start_time", "end_time", "is_change", "flashes_since_change"]
+        with pd.option_context("display.width", 160, "display.max_columns", 8):
+            print(experiment.stimulus_presentations[columns].head())
+            print(experiment.dff_traces.head())
         source.close()
     print("\ndemo done: catalog in", catalog_dir)
     return 0
+
+
+def write_png(path: Path, image) -> Path:
+    """An image as an 8-bit grayscale PNG, scaled to its range (no imaging library needed)."""
+    import struct
+    import zlib
+
+    import numpy as np
+
+    data = np.asarray(image, dtype=float)
+    low, high = np.nanmin(data), np.nanmax(data)
+    scaled = np.nan_to_num((data - low) / ((high - low) or 1) * 255).astype(np.uint8)
+    rows = b"".join(b"\x00" + row.tobytes() for row in scaled)  # filter byte 0 per row
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+        )
+
+    header = struct.pack(">IIBBBBB", scaled.shape[1], scaled.shape[0], 8, 0, 0, 0, 0)
+    png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows))
+    path.write_bytes(png + chunk(b"IEND", b""))
+    return path

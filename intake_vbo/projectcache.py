@@ -1,0 +1,214 @@
+"""AllenSDK's ``VisualBehaviorOphysProjectCache``, over a catalog: the tutorial, one import changed.
+
+::
+
+    from intake_vbo import VisualBehaviorOphysProjectCache
+    cache = VisualBehaviorOphysProjectCache.from_s3_cache(cache_dir=output_dir)
+    cache = VisualBehaviorOphysProjectCache.from_catalog("/lab/vbo/catalog.yaml")
+
+Manifests keep AllenSDK's names (``visual-behavior-ophys_project_manifest_vX.Y.Z.json``);
+"downloaded" manifests are the versions built in the catalog. Tables come from the
+catalog's Parquet partitions, NWB files from the verified cache, and the getters return
+intake-vbo's analysis objects, which close their file when collected.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .errors import VboError
+from .release import MANIFEST_NAME, manifest_name, version_key
+
+CATALOG_SUBDIR = "catalog"  # from_s3_cache builds its catalog here, inside cache_dir
+
+
+class BehaviorCloudCacheVersionException(Exception):
+    """AllenSDK raises this for manifests it cannot load (0.x); offered so that imports
+    of the tutorial keep working. intake-vbo loads every version and never raises it."""
+
+
+class VisualBehaviorOphysProjectCache:
+    """The Visual Behavior Ophys release as AllenSDK's project cache presents it.
+
+    Make one with :meth:`from_s3_cache` (builds or updates a catalog from the bucket)
+    or :meth:`from_catalog` (a built catalog, read-only).
+    """
+
+    def __init__(self, catalog_dir: Path, writable: bool):
+        self.catalog_dir = Path(catalog_dir)
+        self._writable = writable
+        self._released: list[str] | None = None  # the bucket's versions, listed once
+        self._version = self._built()[-1]
+
+    @classmethod
+    def from_s3_cache(cls, cache_dir: str | Path) -> VisualBehaviorOphysProjectCache:
+        """Build (or update) a catalog of the latest release in ``<cache_dir>/catalog``.
+
+        Other versions are built when :meth:`load_manifest` asks for them, so a first
+        call costs one manifest and its tables, as AllenSDK's does. NWB files go to
+        ``cache_dir`` unless ``VBO_CACHE_DIR`` says otherwise; ``VBO_BUCKET_URL`` names
+        a mirror or a local S3-compatible server.
+        """
+        from .build import build
+
+        cache_dir = Path(cache_dir).expanduser().absolute()
+        out = cache_dir / CATALOG_SUBDIR
+        build(out, None, "latest", cache_dir=str(cache_dir))
+        return cls(out, writable=True)
+
+    @classmethod
+    def from_catalog(cls, path: str | Path) -> VisualBehaviorOphysProjectCache:
+        """Open a built catalog (its directory or its ``catalog.yaml``), read-only."""
+        path = Path(path).expanduser()
+        return cls(path.parent if path.suffix in (".yaml", ".yml") else path, writable=False)
+
+    def __repr__(self) -> str:
+        return f"VisualBehaviorOphysProjectCache({str(self.catalog_dir)!r}, {self._version})"
+
+    # manifests ---------------------------------------------------------------
+
+    def _built(self) -> list[str]:
+        from .catalog import settings
+
+        return sorted(settings(self.catalog_dir)["versions"], key=version_key)
+
+    def list_manifest_file_names(self) -> list[str]:
+        """Every released manifest (from the bucket; for a read-only catalog, its versions)."""
+        if self._released is None:
+            if self._writable:
+                from .catalog import settings
+                from .release import bucket_url, list_manifests
+
+                recorded = settings(self.catalog_dir)["bucket_url"]
+                self._released = list(list_manifests(bucket_url(recorded=recorded)))
+            else:
+                self._released = self._built()
+        return [manifest_name(v) for v in self._released]
+
+    def latest_manifest_file(self) -> str:
+        """The name of the latest released manifest."""
+        return self.list_manifest_file_names()[-1]
+
+    def list_all_downloaded_manifests(self) -> list[str]:
+        """The manifests built in the catalog, oldest first."""
+        return [manifest_name(v) for v in self._built()]
+
+    def latest_downloaded_manifest_file(self) -> str:
+        """The name of the latest manifest built in the catalog."""
+        return manifest_name(self._built()[-1])
+
+    def current_manifest(self) -> str:
+        """The manifest whose tables and files this cache serves now."""
+        return manifest_name(self._version)
+
+    def load_manifest(self, manifest_name: str) -> None:
+        """Serve the tables and files of another manifest (built first if need be)."""
+        self._version = self._ensure(self._parse(manifest_name))
+
+    def load_latest_manifest(self) -> None:
+        """Serve the latest released manifest."""
+        self.load_manifest(self.latest_manifest_file())
+
+    def compare_manifests(self, manifest_0_name: str, manifest_1_name: str) -> str:
+        """What changed from one manifest to the other: tables, then files.
+
+        Returns
+        -------
+        str
+            Readable lines, empty only when nothing changed.
+        """
+        from .index import diff, diff_report
+
+        a, b = (self._ensure(self._parse(n)) for n in (manifest_0_name, manifest_1_name))
+        objects, tables = diff(self.catalog_dir, a, b)
+        changed = objects or any(
+            t["rows_added"] or t["rows_removed"] or t["rows_changed"] or t["columns_added"]
+            or t["columns_removed"] for t in tables
+        )  # fmt: skip
+        if not changed:
+            return ""
+        lines = [f"Changes going from\n{manifest_0_name}\nto\n{manifest_1_name}\n"]
+        lines.append(diff_report(a, b, objects, tables))
+        lines += [f"{key} {change}" for key, _, change in objects]
+        return "\n".join(lines) + "\n"
+
+    def _parse(self, name: str) -> str:
+        match = MANIFEST_NAME.fullmatch(str(name))
+        if not match:
+            raise VboError(f"{name!r} is not a manifest name like {manifest_name('1.1.0')!r}")
+        return match.group(1)
+
+    def _ensure(self, version: str) -> str:
+        """``version``, built into the catalog first if it is not yet (and may be)."""
+        if version in self._built():
+            return version
+        if not self._writable:
+            built = ", ".join(self.list_all_downloaded_manifests())
+            raise VboError(f"{manifest_name(version)} is not in {self.catalog_dir}: {built}")
+        from .build import build
+        from .catalog import settings
+
+        build(self.catalog_dir, settings(self.catalog_dir)["bucket_url"], version)
+        return version
+
+    # tables --------------------------------------------------------------------
+
+    def _table(self, table: str, suppress=None):
+        from .frames import to_pandas
+        from .index import read_part
+        from .resolve import catalog_version
+
+        partitions = catalog_version(self.catalog_dir, self._version).partitions
+        if table not in partitions:
+            raise VboError(f"release {self._version} has no {table} table")
+        frame = to_pandas(table, read_part(partitions[table]))
+        return frame.drop(columns=[c for c in suppress or () if c in frame.columns])
+
+    def get_behavior_session_table(self, suppress=None, as_df=True, include_ophys_data=True,
+                                   include_trial_metrics=False):  # fmt: skip
+        """The behavior sessions, indexed by behavior_session_id.
+
+        AllenSDK's keyword arguments are accepted; like its S3 cache, only ``suppress``
+        (columns to drop) changes the result.
+        """
+        return self._table("behavior_sessions", suppress)
+
+    def get_ophys_session_table(self, suppress=None, index_column="ophys_session_id",
+                                as_df=True, include_behavior_data=True):  # fmt: skip
+        """The ophys sessions, indexed by ophys_session_id (see
+        :meth:`get_behavior_session_table` for the keyword arguments)."""
+        return self._table("ophys_sessions", suppress)
+
+    def get_ophys_experiment_table(self, suppress=None, as_df=True):
+        """The ophys experiments, indexed by ophys_experiment_id."""
+        return self._table("ophys_experiments", suppress)
+
+    def get_ophys_cells_table(self):
+        """The cells (ROIs) of every experiment, indexed by cell_roi_id (1.0.0 and later)."""
+        return self._table("ophys_cells")
+
+    # NWB files -------------------------------------------------------------------
+
+    def _fetch(self, kind: str, ident: int) -> str:
+        from .resolve import catalog_version
+
+        version = catalog_version(self.catalog_dir, self._version)
+        by_kind = {"ophys_experiment": "experiments", "behavior_session": "sessions"}
+        (_, url, file_hash), *_ = version.items(**{by_kind[kind]: [int(ident)]})
+        return str(version.cache().fetch(url, file_hash))
+
+    def get_behavior_session(self, behavior_session_id: int):
+        """The behavior session's analysis object, its NWB file fetched and verified first.
+
+        A session recorded with imaging is read from its first experiment's file, as
+        AllenSDK does.
+        """
+        from .nwb import open_session
+
+        return open_session(self._fetch("behavior_session", behavior_session_id))
+
+    def get_behavior_ophys_experiment(self, ophys_experiment_id: int):
+        """The ophys experiment's analysis object, its NWB file fetched and verified first."""
+        from .nwb import open_experiment
+
+        return open_experiment(self._fetch("ophys_experiment", ophys_experiment_id))
