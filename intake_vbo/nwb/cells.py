@@ -140,7 +140,7 @@ def read_traces(reader: NWBReader, rois: Rois, attribute: str):
     if reader.kind(f"{series}/data") != "dataset":
         return None
     rows, positions = _series_rows(reader, rois, series)
-    columns = {"cell_roi_id": rois.roi_ids, column: object_column(rows)}
+    columns = {"cell_roi_id": rois.roi_ids, column: object_column(rows, positions)}
     if attribute == "corrected_fluorescence_traces":
         columns.update(_fit_columns(reader, series.rsplit("/", 1)[0], positions))
     import pandas as pd
@@ -182,13 +182,13 @@ def read_events(
     if not found.all():
         warnings.warn("Input contains roi ids not in Events.", stacklevel=2)
     positions = positions[found]
-    events = data if _is_identity(positions, data.shape[1]) else data[:, positions]
     import pandas as pd
 
+    # Every column is filtered and each row served as a view: no copy of the selection.
     columns = {
         "cell_roi_id": rois.roi_ids[found],
-        "events": object_column(events.T),
-        "filtered_events": object_column(causal_filter(events, weights).T),
+        "events": object_column(data.T, positions),
+        "filtered_events": object_column(causal_filter(data, weights).T, positions),
         "lambda": reader.read(f"{EVENTS}/lambdas")[positions],
         "noise_std": reader.read(f"{EVENTS}/noise_stds")[positions],
     }
@@ -212,11 +212,27 @@ def halfnorm_weights(scale: float, n_time_steps: int) -> np.ndarray:
 def causal_filter(signal: np.ndarray, weights: np.ndarray) -> np.ndarray:
     """Filter every column of a (frames, ROIs) array causally along the frames, as float64.
 
-    Equals ``np.convolve(signal[:, i], weights)[:frames]`` for every column ``i``, computed
-    for all columns at once, block by block of frames so that the temporaries stay small.
+    Equals ``np.convolve(signal[:, i], weights)[:frames]`` for every column ``i``, the
+    terms added lag by lag as the dense form adds them. Detected events are sparse (a
+    fraction of a percent of frames), so only the nonzero samples are spread; a dense
+    signal takes the blocked form.
     """
+    frames = signal.shape[0]
+    out = np.zeros(signal.shape, dtype=np.float64)
+    rows, cols = np.nonzero(signal)
+    if rows.size > signal.size // 8:
+        return _dense_filter(signal, weights, out)
+    values = signal[rows, cols].astype(np.float64)
+    for lag, weight in enumerate(weights):
+        keep = rows < frames - lag
+        # (row + lag, col) are distinct for one lag, so the fancy += adds each term once
+        out[rows[keep] + lag, cols[keep]] += values[keep] * weight
+    return out
+
+
+def _dense_filter(signal: np.ndarray, weights: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """`causal_filter` for all columns at once, block by block of frames (small temporaries)."""
     frames, width = signal.shape
-    out = np.zeros((frames, width), dtype=np.float64)
     if out.size == 0:
         return out
     step = max(1, _FILTER_BLOCK // width)
@@ -234,7 +250,7 @@ def causal_filter(signal: np.ndarray, weights: np.ndarray) -> np.ndarray:
 
 
 def _series_rows(reader: NWBReader, rois: Rois, series: str) -> tuple[np.ndarray, np.ndarray]:
-    """The served ROIs' rows of a (frames, ROIs) series, as (ROIs, frames), and positions."""
+    """A (frames, ROIs) series as (ROIs, frames), and the served ROIs' rows in it."""
     data = reader.read(f"{series}/data")
     ids = _table_ids(reader, rois, f"{series}/rois")
     _check_columns(reader, series, data, ids)
@@ -242,9 +258,7 @@ def _series_rows(reader: NWBReader, rois: Rois, series: str) -> tuple[np.ndarray
     if not found.all():
         missing = rois.roi_ids[~found][:3].tolist()
         raise VboError(f"{reader.name}: {series} has no trace for ROIs {missing}")
-    if _is_identity(positions, data.shape[1]):
-        return data.T, positions
-    return data[:, positions].T, positions
+    return data.T, positions
 
 
 def _check_columns(reader: NWBReader, series: str, data: np.ndarray, ids: np.ndarray) -> None:
@@ -277,6 +291,11 @@ def _is_identity(positions: np.ndarray, size: int) -> bool:
     return len(positions) == size and bool(np.all(positions == np.arange(size)))
 
 
-def object_column(rows: np.ndarray) -> np.ndarray:
-    """One object cell per first-axis entry, each a view of ``rows`` (no copy)."""
-    return np.fromiter(iter(rows), dtype=object, count=len(rows))
+def object_column(rows: np.ndarray, positions: np.ndarray | None = None) -> np.ndarray:
+    """One object cell per first-axis entry (those at ``positions``), each a view of ``rows``.
+
+    No copy: a cell is ``rows[i]``, which keeps the stored layout (a trace of a (frames,
+    ROIs) dataset is a strided view).
+    """
+    chosen = range(len(rows)) if positions is None else positions
+    return np.fromiter((rows[i] for i in chosen), dtype=object, count=len(chosen))
