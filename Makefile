@@ -1,9 +1,10 @@
-# Quick start: `make demo` (the whole job offline) and `make test` (the test suite).
+# Quick start: `make demo` (the whole job offline), `make quick` (the test suite without the
+# tests marked slow, for while you work) and `make test` (lint and every test, as CI runs).
 PYTHON ?= python3
 VENV ?= .venv
 BIN = $(VENV)/bin
 
-.PHONY: install demo test lint bench clean
+.PHONY: install demo test quick lint bench clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +22,9 @@ lint: install
 
 test: install lint
 	$(BIN)/pytest
+
+quick: install
+	$(BIN)/pytest -m "not slow"
 
 bench: install
 	$(BIN)/python benchmarks/run.py

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from filelock import FileLock, Timeout
 
 from . import catalog, index, release
+from .crash import crash_point
 from .errors import VboError
 from .manifest import Manifest, parse_manifest
 
@@ -104,17 +105,22 @@ def _build_locked(root, bucket, listing, chosen, cache_dir) -> BuildReport:
     todo = [v for v in chosen if etags.get(v) != listing[v].etag]
     report.unchanged = [v for v in chosen if v not in todo]
     fetched = _fetch_versions(bucket, listing, todo)
+    crash_point("build:fetched")
     etags.update({v: listing[v].etag for v in fetched})
     if fetched:
         parts = [p for p in parts if p.version not in fetched]
         for version, data in fetched.items():
             for name, table in data.items():
                 parts.append(index.write_part(staging, name, version, table))
+        crash_point("build:staged")
         index.commit_parts(root, staging, parts)
+        crash_point("build:parts-committed")
         latest = max(etags, key=release.version_key)
         index.write_index(root, staging, parts, latest=latest)
+        crash_point("build:index-written")
         report.built = list(fetched)
     catalog.write_catalogs(root, staging, parts, bucket, cache_dir, etags)
+    crash_point("build:catalogs-written")
     index.remove_unreferenced(root, parts)  # also what a killed build left
     index.clear_staging(staging)
     return report

@@ -6,12 +6,15 @@ digests and suffixes, so nothing is ever written outside the root)::
 
     <root>/blake2b/<h[:2]>/<h><suffix>   complete, verified files (read-only)
     <root>/partial/<h>.part              downloads in progress or interrupted
+    <root>/partial/<h>.journal           the parts of a large download that are on disk
     <root>/locks/<h>.lock                one flock per digest
 
 Only verified files appear at a final path: a download streams into its ``.part``,
 hashed beside the transfer, and is fsynced and renamed into place only when the
 digest matches. An interrupted download resumes with an HTTP Range request; the
-final digest catches a wrong resume, which then starts over.
+final digest catches a wrong resume, which then starts over. Large files come in
+parts over several connections (:mod:`intake_vbo.parts`, settings in
+:class:`~intake_vbo.parts.Parallel`); small ones over one (:mod:`intake_vbo.stream`).
 
 Sharing one cache: processes and users take turns through ``flock`` on the lock
 files (created 0o666, so every user can take them; a killed process's lock dies
@@ -31,19 +34,24 @@ import stat
 import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import NamedTuple
 
 import requests
 
+from .crash import crash_point
 from .errors import VboError
-from .http import DEFAULT_BACKOFF, Backoff, call
-from .stream import CHUNK, Meter, Partial, attempt
+from .http import DEFAULT_BACKOFF, Backoff
+from .journal import Journal
+from .parts import Parallel, download
+from .stream import CHUNK, Meter, Partial
 
 MISMATCH_RETRIES = 1  # a whole download with the wrong digest is tried again this often
 DIR_MODE = 0o775
 DIGEST = re.compile(r"[0-9a-f]{128}")
 SUFFIX = re.compile(r"\.[a-z0-9]{1,16}")
+WORK_FILES = {"partial": (".part", ".journal"), "locks": (".lock",)}  # folder -> endings
 
 
 def cache_dir(recorded: str | os.PathLike | None = None) -> Path:
@@ -76,11 +84,16 @@ class Cache:
         The cache directory, created on first use.
     backoff : Backoff
         Retry policy for downloads.
+    parallel : Parallel, optional
+        How large files are downloaded in parts; default :meth:`Parallel.from_env`
+        (``VBO_CONNECTIONS``, ``VBO_PART_SIZE``, ``VBO_PARALLEL_THRESHOLD``).
     """
 
-    def __init__(self, root: str | os.PathLike, backoff: Backoff = DEFAULT_BACKOFF):
+    def __init__(self, root: str | os.PathLike, backoff: Backoff = DEFAULT_BACKOFF,
+                 parallel: Parallel | None = None):  # fmt: skip
         self.root = Path(root).expanduser().absolute()
         self.backoff = backoff
+        self.parallel = parallel if parallel is not None else Parallel.from_env()
 
     def __repr__(self) -> str:
         return f"Cache({str(self.root)!r})"
@@ -122,47 +135,56 @@ class Cache:
         VboError
             A final HTTP error, exhausted retries, or a digest that never matches.
         """
-        return self._fetch(url, file_hash, suffix, progress)[0]
+        return self._fetch(url, file_hash, suffix, progress).path
 
-    def _fetch(self, url, file_hash, suffix, progress=None, on_total=None, cancel=None):
-        """Fetch; return the path and the bytes received (None: it was cached)."""
+    def _fetch(self, url, file_hash, suffix, progress=None, on_total=None, cancel=None,
+               parallel: Parallel | None = None) -> Fetched:  # fmt: skip
         final = self.path(file_hash, suffix)
         if final.is_file():
-            return final, None
+            return Fetched(final)
         meter = Meter(progress, on_total)
         try:
             with self.lock(file_hash):
                 if final.is_file():  # another process finished it while we waited
-                    return final, None
-                self._download(url, file_hash, final, meter, cancel)
+                    return Fetched(final)
+                self._download(url, file_hash, final, meter, cancel, parallel or self.parallel)
         except requests.RequestException as exc:  # a malformed URL, say (an OSError too)
             raise VboError(f"{url}: {type(exc).__name__}: {exc}") from exc
         except OSError as exc:
             raise VboError(f"{url}: cannot store it in the cache {self.root}: {exc}") from exc
         finally:
             meter.close()
-        return final, meter.received
+        return Fetched(final, meter.received)
 
     def lock(self, digest: str):
         from filelock import FileLock
 
-        _makedirs(self.root / "locks")
-        return FileLock(self.root / "locks" / f"{digest}.lock", mode=0o666)
+        return FileLock(self._work_file("locks", digest), mode=0o666)
 
     def _part(self, digest: str) -> Partial:
-        _makedirs(self.root / "partial")
-        return Partial(self.root / "partial" / f"{digest}.part")
+        return Partial(self._work_file("partial", digest))
 
-    def _download(self, url, digest, final, meter, cancel) -> None:
-        part = self._part(digest)
-        part.load()  # what an interrupted download left is hashed, then resumed
-        chances = MISMATCH_RETRIES + 1 + (part.size > 0)  # a wrong resume restarts for free
+    def _journal(self, digest: str) -> Journal:
+        return Journal(self._work_file("partial", digest, ".journal"))
+
+    def _work_file(self, folder: str, digest: str, ending: str | None = None) -> Path:
+        """The lock or partial download of ``digest``, its folder created."""
+        _makedirs(self.root / folder)
+        return self.root / folder / f"{digest}{ending or WORK_FILES[folder][0]}"
+
+    def _download(self, url, digest, final, meter, cancel, parallel: Parallel) -> None:
+        part, journal = self._part(digest), self._journal(digest)
+        if not journal.path.exists():  # a download in parts is re-hashed by its parts
+            part.load()  # what a one-connection download left is hashed, then resumed
+        resumed = part.size > 0 or journal.path.exists()
+        chances = MISMATCH_RETRIES + 1 + resumed  # a wrong resume restarts for free
         while not (part.size and part.hexdigest() == digest):
-            call(lambda: attempt(url, part, meter, cancel), url, self.backoff)
+            download(url, part, journal, parallel, meter, cancel, self.backoff)
             got = part.hexdigest()
             if got == digest:
                 break
             part.discard()
+            journal.remove()
             chances -= 1
             if not chances:
                 raise VboError(
@@ -171,6 +193,7 @@ class Cache:
                 )
         _makedirs(final.parent)
         _install(part.path, final)
+        journal.remove()
 
     def adopt_file(self, source: Path, digest: str, suffix: str) -> bool:
         """Take a local file with a known digest: hardlink it, else copy and check it."""
@@ -184,15 +207,63 @@ class Cache:
                 return True
             except OSError:
                 pass
-            part = self._part(digest)
-            with open(source, "rb") as src, part.appending() as sink:
-                while chunk := src.read(CHUNK):
-                    sink(chunk)
-            if part.hexdigest() != digest:
-                part.discard()
-                raise VboError(f"{source}: changed while being copied into the cache")
-            _install(part.path, final)
+            with open(source, "rb") as src:
+                chunks = iter(lambda: src.read(CHUNK), b"")
+                self._write_verified(digest, final, chunks, f"{source}: changed while being copied")
             return True
+
+    def install(
+        self, digest: str, chunks: Iterable[bytes], what: str, suffix: str = ".nwb"
+    ) -> bool:
+        """Install content assembled elsewhere (a streamed file's blocks), verified first.
+
+        Parameters
+        ----------
+        digest : str
+            The BLAKE2b the bytes must have.
+        chunks : iterable of bytes
+            The file's bytes, in order.
+        what : str
+            Names the source, for the error message.
+        suffix : str
+            File name ending.
+
+        Returns
+        -------
+        bool
+            True if installed, False if the content was cached already.
+
+        Raises
+        ------
+        VboError
+            The bytes do not have that digest; nothing is installed.
+        """
+        final = self.path(digest, suffix)
+        with self.lock(digest):
+            if final.is_file():
+                return False
+            _makedirs(final.parent)
+            self._write_verified(digest, final, chunks, what)
+            return True
+
+    def _write_verified(self, digest: str, final: Path, chunks: Iterable[bytes], what: str):
+        """Write ``chunks`` to the digest's part file and install it if the digest matches."""
+        part = self._part(digest)
+        self._journal(digest).remove()  # a download in parts left behind: superseded
+        with part.appending() as sink:
+            for chunk in chunks:
+                sink(chunk)
+        if part.hexdigest() != digest:
+            part.discard()
+            raise VboError(f"{what}: content does not match blake2b {digest[:16]}...")
+        _install(part.path, final)
+
+
+class Fetched(NamedTuple):
+    """Where a file is, and the bytes received for it (None: it was cached already)."""
+
+    path: Path
+    received: int | None = None
 
 
 @dataclass
@@ -207,7 +278,11 @@ class FetchReport:
 
 
 def fetch_many(
-    cache: Cache, items: Iterable[tuple], workers: int = 8, progress: bool | None = None
+    cache: Cache,
+    items: Iterable[tuple],
+    workers: int = 8,
+    progress: bool | None = None,
+    connections: int | None = None,
 ) -> FetchReport:
     """Fetch many files in parallel threads, under one overall progress bar.
 
@@ -222,6 +297,9 @@ def fetch_many(
     progress : bool, optional
         Show the bar (bytes, rate, ETA); by default only when stderr is a terminal.
         Its total grows as the servers announce sizes.
+    connections : int, optional
+        Connections per large file (default: the cache's, see :class:`Parallel`).
+        All files together use at most ``max(workers, connections)`` at once.
 
     Returns
     -------
@@ -231,6 +309,10 @@ def fetch_many(
     from tqdm import tqdm
 
     report, cancel, lock = FetchReport(), threading.Event(), threading.Lock()
+    parallel = cache.parallel
+    if connections is not None:
+        parallel = replace(parallel, connections=connections)
+    parallel = parallel.capped(max(workers, parallel.connections))
     disable = None if progress is None else not progress
     bar = tqdm(total=0, unit="B", unit_scale=True, unit_divisor=1024, desc="fetch", disable=disable)
 
@@ -243,24 +325,25 @@ def fetch_many(
         with lock:
             bar.update(nbytes)
 
-    def one(item: tuple):
+    def one(item: tuple) -> tuple[object, Fetched | str]:
+        """``(label, what was fetched)`` or ``(label, why it failed)``."""
         label, url, digest, *rest = item
         try:
             suffix = rest[0] if rest else ".nwb"
-            return label, *cache._fetch(url, digest, suffix, advance, grow, cancel)
+            return label, cache._fetch(url, digest, suffix, advance, grow, cancel, parallel)
         except Exception as exc:  # collected: one bad file must not stop the others
             reason = str(exc) if isinstance(exc, VboError) else f"{type(exc).__name__}: {exc}"
-            return label, None, " ".join(reason.split())
+            return label, " ".join(reason.split())
 
     with bar, ThreadPoolExecutor(max(1, workers)) as pool:
         try:
-            for label, path, outcome in pool.map(one, list(items)):
-                if path is None:
+            for label, outcome in pool.map(one, list(items)):
+                if isinstance(outcome, str):
                     report.failed.append((label, outcome))
                     continue
-                report.paths[label] = path
-                (report.cached if outcome is None else report.fetched).append(label)
-                report.bytes_transferred += outcome or 0
+                report.paths[label] = outcome.path
+                (report.cached if outcome.received is None else report.fetched).append(label)
+                report.bytes_transferred += outcome.received or 0
         except BaseException:  # Ctrl-C: stop the transfers; their parts stay for a resume
             cancel.set()
             pool.shutdown(cancel_futures=True)
@@ -277,6 +360,7 @@ def _install(part: Path, final: Path) -> None:
     finally:
         os.close(fd)
     os.chmod(part, mode & 0o444)
+    crash_point("download:before-rename")
     os.replace(part, final)
 
 

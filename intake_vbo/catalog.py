@@ -20,7 +20,7 @@ from .schema import CATALOG_TABLES
 
 ROOT_CATALOG = "catalog.yaml"
 # Bump when the catalog files change shape (sources, arguments, metadata).
-CATALOG_FORMAT = 2
+CATALOG_FORMAT = 4  # 3: the NWB sources take `stream`; 4: the per-file table sources
 _HEADER = "# Visual Behavior Ophys: written by `intake-vbo build`; do not edit by hand.\n"
 
 
@@ -67,18 +67,58 @@ def version_catalog(version: str, parts: dict[str, Part], bucket_url: str, cache
             args["behavior_sessions"] = _in_catalog(parts["behavior_sessions"].path)
         sources[kind] = {
             "description": f"NWB file of one {kind.replace('_', ' ')} of release {version}, "
-            "fetched into the cache on first use",
+            "fetched into the cache on first use (or streamed, with stream=true)",
             "driver": "vbo_nwb",
             "parameters": {
                 f"{kind}_id": {
                     "description": f"{kind}_id, as in the {kind}s table",
                     "type": "int",
                     "default": 0,
-                }
+                },
+                "stream": {
+                    "description": "read by HTTP Range requests instead of downloading whole",
+                    "type": "bool",
+                    "default": False,
+                },
             },
-            "args": args | {"bucket_url": bucket_url, "cache_dir": cache_dir},
+            "args": args
+            | {"bucket_url": bucket_url, "cache_dir": cache_dir, "stream": "{{ stream }}"},
         }
+        sources[f"{kind}_tables"] = _tables_source(kind, version, args, bucket_url, cache_dir)
     return {"metadata": {"version": 1, "manifest_version": version}, "sources": sources}
+
+
+def _tables_source(kind: str, version: str, args: dict, bucket_url: str, cache_dir) -> dict:
+    """The ``<kind>_tables`` source: one table of many files, one dask partition per file."""
+    from .tablemeta import tables_of
+
+    tables = tables_of(kind)
+    label = kind.replace("_", " ")
+    return {
+        "description": f"one table of many {label}s of release {version} as a dask DataFrame, "
+        f"one partition per NWB file (tables: {', '.join(tables)})",
+        "driver": "vbo_nwb_tables",
+        "parameters": {
+            "table": {
+                "description": f"the {label}'s attribute to read: {', '.join(tables)}",
+                "type": "str",
+                "default": tables[0] if kind == "ophys_experiment" else "trials",
+            },
+            f"{kind}_ids": {
+                "description": f"{kind}_ids to read; empty: every {label} file of the release",
+                "type": "list",
+                "default": [],
+            },
+            "stream": {
+                "description": "read by HTTP Range requests instead of downloading whole",
+                "type": "bool",
+                "default": False,
+            },
+        },
+        "args": {k: v for k, v in args.items() if k != "id"}
+        | {"table": "{{ table }}", "ids": f"{{{{ {kind}_ids }}}}", "stream": "{{ stream }}"}
+        | {"bucket_url": bucket_url, "cache_dir": cache_dir},
+    }
 
 
 def root_catalog(versions: list[str], bucket_url: str, cache_dir, etags: dict) -> dict:

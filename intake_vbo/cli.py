@@ -61,7 +61,7 @@ def cmd_fetch(args) -> int:
     from .cache import fetch_many
 
     cache, items = fetch_plan(args)
-    report = fetch_many(cache, items, workers=args.workers)
+    report = fetch_many(cache, items, workers=args.workers, connections=args.connections)
     _summary(report)
     return 2 if report.failed else 0
 
@@ -166,6 +166,14 @@ def parser() -> argparse.ArgumentParser:
     )
     f.add_argument("--all", action="store_true", help="every file of the version")
     f.add_argument("--workers", type=int, default=8, help="files downloaded at once (default 8)")
+    f.add_argument(
+        "--connections",
+        type=int,
+        metavar="N",
+        help="connections per large file, each fetching byte ranges (files over 64 MiB; "
+        "default 8, or VBO_CONNECTIONS; 1: one connection); all files together use at "
+        "most max(--workers, N) at once",
+    )
     f.set_defaults(func=cmd_fetch)
 
     r = sub.add_parser("verify", help="re-hash the cache; --repair re-fetches damaged files")

@@ -12,7 +12,8 @@ import os
 import random
 import threading
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import requests
 
@@ -29,12 +30,14 @@ class Backoff:
 
     The wait before retry ``n`` is drawn uniformly from ``[0, min(cap, base * 2**n)]``
     ("full jitter"), so many clients hitting one failing server spread out.
-    ``VBO_BACKOFF_BASE`` scales ``base`` for impatient tests.
+    ``VBO_BACKOFF_BASE`` scales ``base`` for impatient tests. ``sleep`` does the
+    waiting (``time.sleep``); a test may pass its own to see the waits chosen.
     """
 
     attempts: int = 6
     base: float = 0.5
     cap: float = 30.0
+    sleep: Callable[[float], object] = field(default=time.sleep, repr=False, compare=False)
 
     def delay(self, attempt: int, retry_after: float | None = None) -> float:
         """Seconds to sleep before the attempt after ``attempt`` (0-based)."""
@@ -105,7 +108,7 @@ def call(fn, what: str, backoff: Backoff = DEFAULT_BACKOFF):
         except requests.exceptions.ChunkedEncodingError as exc:
             last, wait = f"truncated body ({_describe(exc)})", None
         if attempt + 1 < backoff.attempts:
-            time.sleep(backoff.delay(attempt, wait))
+            backoff.sleep(backoff.delay(attempt, wait))
     raise VboError(f"{what}: failed after {backoff.attempts} attempts: {last}")
 
 

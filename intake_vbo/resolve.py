@@ -25,6 +25,7 @@ def resolve_files(
     Reads the version's files table (and behavior table) once, whatever the number
     of ids. A behavior session recorded with imaging has no NWB of its own and gets
     the file of the first ophys experiment in its list, as AllenSDK serves it.
+    ``ids=None`` means every file of that kind in the version, in id order.
 
     Parameters
     ----------
@@ -32,8 +33,8 @@ def resolve_files(
         The version's ``files`` and ``behavior_sessions`` Parquet partitions.
     kind : str
         ``behavior_session`` or ``ophys_experiment``.
-    ids : iterable of int
-        The ids to resolve.
+    ids : iterable of int or None
+        The ids to resolve; None for every file of ``kind``.
     version : str
         The release version, for error messages.
 
@@ -46,6 +47,8 @@ def resolve_files(
 
     rows = read_part(files, [*ENTRY, *(f"{k}_id" for k in LABELS)]).to_pylist()
     by_id = {(r["kind"], r[f"{r['kind']}_id"]): r for r in rows if r["kind"] in LABELS}
+    if ids is None:
+        ids = sorted(ident for k, ident in by_id if k == kind)
     first = {}
     if kind == "behavior_session" and behavior_sessions:
         sessions = read_part(behavior_sessions)

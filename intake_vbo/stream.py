@@ -17,6 +17,7 @@ import threading
 from contextlib import contextmanager
 from pathlib import Path
 
+from .crash import crash_point
 from .errors import VboError
 from .http import TIMEOUT, Retry, check, session
 
@@ -24,6 +25,8 @@ CHUNK = 1 << 20  # bytes per read and write: big for throughput, small to resume
 QUEUE_CHUNKS = 8  # chunks waiting for the hashing thread: bounds memory
 WRITE_BEHIND = 32 << 20  # bytes between background fdatasyncs of a download
 _CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
+# macOS has no fdatasync; fsync does the same job there (metadata too).
+_datasync = getattr(os, "fdatasync", os.fsync)
 
 
 def hash_file(path: str | os.PathLike) -> str:
@@ -88,7 +91,7 @@ class WriteBehind:
 
     def _sync(self) -> None:
         try:
-            os.fdatasync(self._file.fileno())
+            _datasync(self._file.fileno())
         finally:
             self._busy.release()
 
@@ -105,6 +108,7 @@ class Partial:
 
     def __init__(self, path: Path):
         self.path, self.etag = path, None
+        self.total: int | None = None  # the object's size, once a response tells it
         self.restart()
 
     def restart(self) -> None:
@@ -152,46 +156,81 @@ class Meter:
     def __init__(self, progress=None, on_total=None):
         self.progress, self.on_total = progress, on_total
         self.received = self.outstanding = 0
+        self._lock = threading.Lock()  # the parts of a large download report from threads
 
     def expect(self, nbytes: int) -> None:
-        if self.on_total and nbytes != self.outstanding:
-            self.on_total(nbytes - self.outstanding)
-        self.outstanding = nbytes
+        with self._lock:
+            if self.on_total and nbytes != self.outstanding:
+                self.on_total(nbytes - self.outstanding)
+            self.outstanding = nbytes
+
+    def more(self, nbytes: int) -> None:
+        """Announce ``nbytes`` more on top of what is outstanding."""
+        self.expect(self.outstanding + nbytes)
 
     def add(self, nbytes: int) -> None:
-        self.received += nbytes
-        self.outstanding = max(0, self.outstanding - nbytes)
-        if self.progress:
-            self.progress(nbytes)
+        with self._lock:
+            self.received += nbytes
+            self.outstanding = max(0, self.outstanding - nbytes)
+            if self.progress:
+                self.progress(nbytes)
 
     def close(self) -> None:
         self.expect(0)
 
 
-def attempt(url: str, part: Partial, meter: Meter, cancel) -> None:
-    """One GET, resuming after what ``part`` holds; raises Retry for a transient failure."""
+def attempt(url: str, part: Partial, meter: Meter, cancel, stop=None, on_open=None) -> None:
+    """One GET, resuming after what ``part`` holds; raises Retry for a transient failure.
+
+    Parameters
+    ----------
+    url : str
+        What to GET.
+    part : Partial
+        Where the bytes go; ``part.etag`` and ``part.total`` learn the object's ETag
+        and size from the response.
+    meter : Meter
+        Counts the bytes.
+    cancel : threading.Event or None
+        Set to stop the transfer.
+    stop : int, optional
+        Ask only for the bytes before this offset (a large file's first part: the
+        response tells its size, see :mod:`intake_vbo.parts`).
+    on_open : callable, optional
+        Called with the response once it is accepted and the part file is open for
+        appending: from then on, another writer may use the file past ``stop``.
+    """
     if cancel is not None and cancel.is_set():
         raise VboError(f"{url}: cancelled")
     headers = {"Accept-Encoding": "identity"}  # the bytes hashed are the bytes stored
-    if part.size:
-        headers["Range"] = f"bytes={part.size}-"
-        if part.etag:
+    if part.size or stop:
+        headers["Range"] = f"bytes={part.size}-{'' if stop is None else stop - 1}"
+        if part.size and part.etag:
             headers["If-Range"] = part.etag
     with session().get(url, headers=headers, stream=True, timeout=TIMEOUT) as response:
+        if response.status_code == 416 and stop and not part.size:  # bytes=0-: an empty object
+            part.total = 0
+            with part.appending():  # the empty part file, to install
+                pass
+            return
         if response.status_code == 416 and part.size:  # the part is longer than the object
             part.restart()
             raise Retry(f"HTTP 416 Range Not Satisfiable from {url}")
         check(response, url)
         _line_up(response, part)
         part.etag = response.headers.get("ETag") or part.etag
+        part.total = _total(response) or part.total
         length = int(response.headers.get("Content-Length", -1))
         meter.expect(max(length, 0))
         got = 0
         with part.appending() as sink:
+            if on_open is not None:
+                on_open(response)
             for chunk in response.iter_content(CHUNK):
                 if cancel is not None and cancel.is_set():
                     raise VboError(f"{url}: cancelled")
                 sink(chunk)
+                crash_point("download:chunk-written")
                 got += len(chunk)
                 meter.add(len(chunk))
         if 0 <= length != got:
@@ -208,3 +247,12 @@ def _line_up(response, part: Partial) -> None:
     if not match or int(match.group(1)) != part.size:
         part.restart()
         raise Retry(f"unexpected Content-Range {content_range!r} for bytes={part.size}-")
+
+
+def _total(response) -> int | None:
+    """The object's size: a 206's Content-Range total, a 200's Content-Length."""
+    if response.status_code == 206:
+        match = _CONTENT_RANGE.fullmatch(response.headers.get("Content-Range", "").strip())
+        return int(match.group(3)) if match and match.group(3) != "*" else None
+    length = response.headers.get("Content-Length", "")
+    return int(length) if length.isdigit() else None

@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .cache import DIGEST, SUFFIX, Cache, valid_suffix
+from .cache import DIGEST, SUFFIX, WORK_FILES, Cache, valid_suffix
 from .errors import VboError
 from .stream import hash_file
 
@@ -42,14 +42,25 @@ def verify(cache: Cache, urls: dict[str, str] | None = None, repair: bool = Fals
         Delete every damaged file (a wrong file must never be served) and fetch
         again those with a URL. Foreign files (anything that is not a cache entry)
         are reported, never touched.
+
+    Notes
+    -----
+    The blocks of streamed files (``<root>/blocks``) are checked too, each against
+    the digest in its name; ``repair`` deletes a damaged block (counted repaired: a
+    later read fetches it again).
     """
+    from .blocks import BLOCKS
+    from .blocks import check as check_blocks
+
     report, entries = VerifyReport(), []
     for path in _walk(cache.root):
+        if path.relative_to(cache.root).parts[0] == BLOCKS:
+            continue  # checked below
         digest = _entry_digest(cache.root, path)
-        if digest is None:
-            report.foreign.append(path)
-        elif digest:
+        if digest:
             entries.append((path, digest))
+        elif not _work_file(cache.root, path):
+            report.foreign.append(path)
     with ThreadPoolExecutor(min(4, os.cpu_count() or 1)) as pool:
         hashes = list(pool.map(_hash_or_reason, [path for path, _ in entries]))
     for (path, digest), got in zip(entries, hashes, strict=True):
@@ -65,6 +76,11 @@ def verify(cache: Cache, urls: dict[str, str] | None = None, repair: bool = Fals
                 report.repaired.append(path)
             except VboError as exc:
                 report.failed.append((path, str(exc)))
+    ok, damaged, stray = check_blocks(cache.root, repair)
+    report.ok += ok
+    report.damaged += damaged
+    report.foreign += stray
+    report.repaired += damaged if repair else []
     return report
 
 
@@ -129,19 +145,23 @@ def _walk(top: Path):
 
 
 def _entry_digest(root: Path, path: Path) -> str | None:
-    """The digest a cache file is named for; "" for a part or lock; None if foreign."""
+    """The digest a verified cache file is named for (``blake2b/<h[:2]>/<h><suffix>``)."""
     parts = path.relative_to(root).parts
-    if path.is_symlink() or not path.is_file() or len(parts) not in (2, 3):
+    if path.is_symlink() or not path.is_file() or len(parts) != 3:
         return None
-    name = parts[-1]
-    digest, ending = name[:128], name[128:]
-    if not DIGEST.fullmatch(digest):
-        return None
-    if len(parts) == 2:  # partial/<h>.part, locks/<h>.lock
-        return "" if ending == {"partial": ".part", "locks": ".lock"}.get(parts[0]) else None
-    if parts[0] == "blake2b" and parts[1] == digest[:2] and SUFFIX.fullmatch(ending):
-        return digest
+    digest, ending = parts[2][:128], parts[2][128:]
+    if parts[0] == "blake2b" and parts[1] == digest[:2] and DIGEST.fullmatch(digest):
+        return digest if SUFFIX.fullmatch(ending) else None
     return None
+
+
+def _work_file(root: Path, path: Path) -> bool:
+    """Whether ``path`` is a download in progress or a lock: the cache's, not a user's."""
+    parts = path.relative_to(root).parts
+    if path.is_symlink() or not path.is_file() or len(parts) != 2:
+        return False
+    digest, ending = parts[1][:128], parts[1][128:]
+    return bool(DIGEST.fullmatch(digest)) and ending in WORK_FILES.get(parts[0], ())
 
 
 def _hash_or_reason(path: Path) -> str:

@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED_TABLES = REPO.parent / "shared" / "real-tables"
 
 
 def _is_loopback(address) -> bool:

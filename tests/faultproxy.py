@@ -28,6 +28,10 @@ import requests
 FAULTS = ("500", "503", "reset-headers", "reset-body", "truncate", "slow")
 PASSED_HEADERS = ("Content-Type", "Content-Range", "Accept-Ranges", "ETag", "Last-Modified")
 SLOW = 4 << 20  # bytes per second of a "slow" fault
+# Mis-answers to a Range request, scripted by the streaming tests: a 412 Precondition
+# Failed; a 206 with its Content-Range shifted by one byte ("badrange") or left out
+# ("nocrange"); a 206 whose ETag is another one ("etag"). (A 200: "norange".)
+MISANSWERS = ("412", "badrange", "nocrange", "etag")
 BLOCK = 64 << 10
 
 
@@ -52,6 +56,9 @@ class FaultProxy:
         Faults forced on the next requests, in order (``"pass"`` forces none).
     throttle : float or None
         Bytes per second for every body (a slow link), when set.
+    hold : threading.Event or None
+        When set to an event, every request is logged and then waits until the event
+        is set before it is answered: a test decides when a transfer may finish.
     sent, requests, injected : Counter
         Body bytes sent and requests per path; faults injected per kind.
     log : list of Request
@@ -63,6 +70,7 @@ class FaultProxy:
         self.rate, self.seed, self.faults = rate, seed, tuple(faults)
         self.retry_after = "1"
         self.throttle: float | None = None
+        self.hold: threading.Event | None = None
         self._lock = threading.Lock()
         self.reset()
         handler = type("Handler", (_Handler,), {"proxy": self})
@@ -146,6 +154,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         request = self.proxy.choose(urlsplit(self.path).path, self.headers.get("Range"))
+        hold = self.proxy.hold
+        if hold is not None and not hold.wait(timeout=120):
+            raise RuntimeError("FaultProxy.hold was never released")
         fault = request.fault
         try:
             if fault in ("500", "503"):
@@ -154,6 +165,8 @@ class _Handler(BaseHTTPRequestHandler):
             elif fault == "reset-headers":
                 self.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Le")
                 self._reset()
+            elif fault in MISANSWERS:
+                self._misanswer(request)
             else:
                 self._relay(request)
         except (BrokenPipeError, ConnectionResetError):  # the client went away
@@ -200,6 +213,34 @@ class _Handler(BaseHTTPRequestHandler):
             self._reset()
         elif fault == "truncate":
             self.close_connection = True  # a clean close, short of the Content-Length
+
+    def _misanswer(self, request: Request) -> None:
+        """Answer a Range request wrongly (see :data:`MISANSWERS`), body from upstream."""
+        if request.fault == "412":
+            request.status = 412
+            self._error(412)
+            return
+        headers = {"Accept-Encoding": "identity"}
+        for name in ("Range", "If-Match"):
+            if self.headers.get(name):
+                headers[name] = self.headers[name]
+        upstream = requests.get(self.proxy.upstream + self.path, headers=headers, timeout=30)
+        request.status = upstream.status_code
+        self.send_response(upstream.status_code)
+        for name in PASSED_HEADERS:
+            value = upstream.headers.get(name)
+            if value is None or (name == "Content-Range" and request.fault == "nocrange"):
+                continue
+            if name == "Content-Range" and request.fault == "badrange":
+                lo, hi, total = (int(v) for v in value.split()[1].replace("/", "-").split("-"))
+                value = f"bytes {lo + 1}-{hi + 1}/{total}"
+            if name == "ETag" and request.fault == "etag":
+                value = '"another-etag"'
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(upstream.content)))
+        self.end_headers()
+        self.wfile.write(upstream.content)
+        self.proxy.count(request, len(upstream.content))
 
     def _reset(self) -> None:
         """Close with a TCP reset (SO_LINGER 0) rather than a clean FIN."""

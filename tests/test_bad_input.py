@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import shutil
 import socket
 
 import pytest
@@ -13,34 +14,56 @@ from conftest import snapshot
 
 from intake_vbo.build import build
 from intake_vbo.cli import main
-from intake_vbo.release import manifest_key
+from intake_vbo.release import list_manifests, manifest_key
 from intake_vbo.sample.release import SAMPLE_VERSIONS
-from intake_vbo.sample.s3 import put_object
+from intake_vbo.sample.s3 import publish, put_object, s3_client
 
 NEW = "1.2.0"
 PREFIX = "visual-behavior-ophys/"
+BUCKET = "t-bad-input"  # this module's own
+
+
+@pytest.fixture(scope="module")
+def pristine(s3_endpoint, sample_release, tmp_path_factory):
+    """Every sample version in a bucket of this module's, and their catalog, built once.
+
+    Tests work on copies of the catalog and put the bucket back as they found it.
+    """
+    url = publish(sample_release, s3_endpoint, bucket=BUCKET)
+    out = tmp_path_factory.mktemp("pristine") / "cat"
+    build(out, url)
+    return url, out, snapshot(out)
 
 
 @pytest.fixture
-def built(new_bucket, tmp_path, s3_endpoint, monkeypatch):
+def built(pristine, tmp_path, s3_endpoint, monkeypatch):
     """A good catalog of every sample version, and a way to publish a bad 1.2.0."""
     monkeypatch.setenv("VBO_BACKOFF_BASE", "0.001")
-    url = new_bucket()
+    url, master, master_files = pristine
     out = tmp_path / "cat"
-    build(out, url)
-    bucket = url.rstrip("/").rsplit("/", 1)[1]
+    shutil.copytree(master, out)  # bytes and modification times
+    assert snapshot(out) == master_files
     latest = requests.get(url + manifest_key(SAMPLE_VERSIONS[-1]), timeout=10).json()
+    uploaded = []  # (key, S3 version id) of everything this test puts into the bucket
+
+    def put(key: str, body: bytes) -> str:
+        uploaded.append((key, put_object(s3_endpoint, key, body, bucket=BUCKET)))
+        return uploaded[-1][1]
 
     def publish_manifest(doc_or_bytes) -> None:
         body = (
             doc_or_bytes if isinstance(doc_or_bytes, bytes) else json.dumps(doc_or_bytes).encode()
         )
-        put_object(s3_endpoint, manifest_key(NEW), body, bucket=bucket)
+        put(manifest_key(NEW), body)
 
-    def put(key: str, body: bytes) -> str:
-        return put_object(s3_endpoint, key, body, bucket=bucket)
-
-    return out, url, latest, publish_manifest, put
+    yield out, url, latest, publish_manifest, put
+    # The bucket goes back as it was (deleting a version for good brings back the one
+    # before it), and the catalog every test copies was never touched.
+    client = s3_client(s3_endpoint)
+    for key, version_id in uploaded:
+        client.delete_object(Bucket=BUCKET, Key=key, VersionId=version_id)
+    assert list(list_manifests(url)) == list(SAMPLE_VERSIONS)
+    assert snapshot(master) == master_files
 
 
 def next_manifest(latest: dict) -> dict:

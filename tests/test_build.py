@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import re
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +14,7 @@ from pathlib import Path
 import duckdb
 import intake
 import pyarrow.parquet as pq
+import pytest
 from conftest import snapshot
 
 from intake_vbo.build import build
@@ -212,8 +216,11 @@ def test_duckdb_cli_opens_index_from_any_directory(catalog_dir, tmp_path):
     assert result.returncode == 0, result.stderr
     lines = result.stdout.strip().splitlines()[1:]
     assert [line.split(",")[0] for line in lines] == list(SAMPLE_VERSIONS)
+    # The index is written for DuckDB 1.5 and later (storage_compatibility_version), so
+    # any CLI from 1.5 on opens it, as it just did.
     version = subprocess.run([str(cli), "-version"], capture_output=True, text=True).stdout
-    assert version.startswith("v1.5")
+    found = re.match(r"v(\d+)\.(\d+)\.", version)
+    assert found and tuple(map(int, found.groups())) >= (1, 5), version
 
 
 def test_versions_and_diff_commands(bucket_url, catalog_dir, capsys):
@@ -286,62 +293,109 @@ def test_build_chosen_and_latest_versions(bucket_url, tmp_path):
     assert meta["intake_vbo"]["latest"] == SAMPLE_VERSIONS[-1]
 
 
-def test_killed_build_leaves_previous_catalog_usable(new_bucket, tmp_path):
-    import signal
-    import time
+# The crash points of a build (intake_vbo.crash), in order: for each, the files the
+# previous catalog had that a crash there leaves changed, and whether the new version's
+# partitions are then staged (in .staging) or committed (under parquet/).
+BUILD_STEPS = {
+    "build:fetched": (set(), False, False),
+    "build:staged": (set(), True, False),
+    "build:parts-committed": (set(), False, True),
+    "build:index-written": ({"vbo.duckdb"}, False, True),
+    "build:catalogs-written": ({"vbo.duckdb", "catalog.yaml"}, False, True),
+}
 
-    out = tmp_path / "cat"
-    url = new_bucket(list(SAMPLE_VERSIONS[:-1]))
-    build(out, url)
-    before = snapshot(out)
-    expected = intake.open_catalog(str(out / "catalog.yaml")).latest.ophys_sessions.read()
-    new_bucket([SAMPLE_VERSIONS[-1]])
-    command = [
-        sys.executable,
-        "-m",
-        "intake_vbo.cli",
-        "build",
-        "--out",
-        str(out),
-        "--bucket-url",
-        url,
-    ]
-    killed = 0
-    for delay in (0.3, 0.8, 1.3, 1.8, 2.5):
-        proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(delay)
-        if proc.poll() is not None:
-            break  # finished before the kill: nothing more to learn from longer delays
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
-        killed += 1
-        after = snapshot(out)
-        changed = {name for name, content in before.items() if after.get(name) != content}
-        # Existing files stay as they were; only the two commit renames (index, then root
-        # catalog, milliseconds apart) may have happened if the kill came that late.
-        assert changed <= {"vbo.duckdb", "catalog.yaml"}, changed
-        cat = intake.open_catalog(str(out / "catalog.yaml"))
-        if "catalog.yaml" not in changed:
-            assert list(cat)[-1] == "v" + SAMPLE_VERSIONS[-2].replace(".", "_")
-            assert cat.latest.ophys_sessions.read().equals(expected)
-        assert len(cat.latest.ophys_sessions.read()) > 0
-        con = duckdb.connect(str(out / "vbo.duckdb"), read_only=True)
-        assert con.execute("SELECT count(*) FROM files").fetchone()[0] > 0
-        con.close()
-    assert killed >= 1
-    # and the next build finishes the job, whatever the kills left behind
-    build(out, url)
+
+@pytest.fixture(scope="module")
+def upgrade(s3_endpoint, sample_release, tmp_path_factory):
+    """A catalog of every sample version but the last, a bucket that has the last too,
+    and the catalog an uninterrupted build makes of them."""
+    from intake_vbo.sample.s3 import publish
+
+    bucket = "t-crash-build"
+    url = publish(sample_release, s3_endpoint, versions=list(SAMPLE_VERSIONS[:-1]), bucket=bucket)
+    old = tmp_path_factory.mktemp("old") / "cat"
+    build(old, url)
+    publish(sample_release, s3_endpoint, versions=[SAMPLE_VERSIONS[-1]], bucket=bucket)
+    whole = tmp_path_factory.mktemp("whole") / "cat"
+    shutil.copytree(old, whole)
+    assert build(whole, url).built == [SAMPLE_VERSIONS[-1]]
+    return url, old, whole
+
+
+def partitions(root: Path) -> list[tuple]:
+    with duckdb.connect(str(root / "vbo.duckdb"), read_only=True) as con:
+        return con.execute("SELECT * FROM partitions ORDER BY ALL").fetchall()
+
+
+@pytest.fixture(scope="module")
+def killed_builds(upgrade, tmp_path_factory):
+    """For each crash point, a copy of the old catalog that a build died in at that point.
+
+    The builds run at once, each in a process of its own with VBO_CRASH_AT naming its
+    step; returns step -> (catalog, its snapshot before, exit status, stderr).
+    """
+    url, old, _ = upgrade
+    runs = {}
+    for step in BUILD_STEPS:
+        out = tmp_path_factory.mktemp("killed") / "cat"
+        shutil.copytree(old, out)
+        command = [sys.executable, "-m", "intake_vbo.cli", "build", "--out", str(out)]
+        process = subprocess.Popen(
+            [*command, "--bucket-url", url],
+            env={**os.environ, "VBO_CRASH_AT": step},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        runs[step] = out, snapshot(out), process
+    done = {}
+    for step, (out, before, process) in runs.items():
+        stderr = process.communicate(timeout=120)[1]
+        done[step] = out, before, process.returncode, stderr
+    return done
+
+
+@pytest.mark.parametrize("step", BUILD_STEPS)
+def test_a_build_killed_at_each_step_leaves_a_usable_catalog(upgrade, killed_builds, step):
+    url, old, whole = upgrade
+    new, previous = SAMPLE_VERSIONS[-1], SAMPLE_VERSIONS[-2]
+    out, before, status, stderr = killed_builds[step]
+    assert status == -signal.SIGKILL, (status, stderr)
+    expected = intake.open_catalog(str(old / "catalog.yaml")).latest.ophys_sessions.read()
+
+    # The build got exactly as far as the step, and left the rest of the catalog as it was.
+    after = snapshot(out)
+    changed = {name for name, content in before.items() if after.get(name) != content}
+    if "catalog.yaml" in BUILD_STEPS[step][0]:  # version catalogs may be rewritten before it
+        changed = {n for n in changed if n == "catalog.yaml" or not n.endswith(".yaml")}
+    added = set(after) - set(before)
+    staged = {n for n in added if n.startswith(".staging/parts/")}
+    committed = {n for n in added if n.startswith("parquet/") and f"={new}/" in n}
+    assert (changed, bool(staged), bool(committed)) == BUILD_STEPS[step], (changed, added)
+    assert all(f"={new}/" in n for n in staged)
+
+    # What a reader opens still works: the old catalog, or the new one once it is whole.
     cat = intake.open_catalog(str(out / "catalog.yaml"))
-    assert list(cat)[-1] == "v" + SAMPLE_VERSIONS[-1].replace(".", "_")
+    if "catalog.yaml" in changed:
+        assert list(cat)[-1] == "v" + new.replace(".", "_")
+        assert len(cat.latest.ophys_sessions.read()) > 0
+    else:
+        assert list(cat)[-1] == "v" + previous.replace(".", "_")
+        assert cat.latest.ophys_sessions.read().equals(expected)
+    with duckdb.connect(str(out / "vbo.duckdb"), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM files").fetchone()[0] > 0
+
+    # The next build finishes the job (the data again, unless the new index already
+    # records it): the catalog an uninterrupted build makes.
+    report = build(out, url)
+    assert report.built == ([] if "vbo.duckdb" in changed else [new])
     assert not (out / ".staging").exists()
-    referenced = {
-        row[0]
-        for row in duckdb.connect(str(out / "vbo.duckdb"), read_only=True)
-        .execute("SELECT path FROM partitions")
-        .fetchall()
-    }
+    final, reference = snapshot(out), snapshot(whole)
+    del final["vbo.duckdb"], reference["vbo.duckdb"]  # DuckDB files differ byte-wise
+    assert {k: v[0] for k, v in final.items()} == {k: v[0] for k, v in reference.items()}
+    assert partitions(out) == partitions(whole)
     on_disk = {str(p.relative_to(out)) for p in (out / "parquet").rglob("*.parquet")}
-    assert on_disk == referenced
+    assert on_disk == {path for _, _, path, _ in partitions(out)}
 
 
 def test_build_script_and_console_script_are_the_same_command(bucket_url, tmp_path):

@@ -11,16 +11,19 @@ import socket
 import stat
 import subprocess
 import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from cache_worker import ReportingCache
 from faultproxy import FaultProxy
 
 from intake_vbo.cache import Cache, cache_dir, fetch_many
 from intake_vbo.errors import VboError
+from intake_vbo.http import Backoff
 from intake_vbo.sample.s3 import create_bucket, s3_client
 from intake_vbo.stream import CHUNK, hash_file
 from intake_vbo.upkeep import adopt, verify
@@ -103,10 +106,28 @@ def files_under(root: Path) -> list[Path]:
     return sorted(p for p in root.rglob("*") if p.is_file() or p.is_symlink())
 
 
-def worker(root: Path, url: str, digest: str) -> subprocess.Popen:
+def worker(root: Path, url: str, digest: str, ready=None, crash_at=None) -> subprocess.Popen:
+    """``cache_worker.py`` in a process of its own; see there for ``ready``.
+
+    ``crash_at`` names a crash point (intake_vbo.crash) where the process kills itself.
+    """
     env = {**os.environ, "PYTHONPATH": str(REPO), "VBO_BACKOFF_BASE": "0.01"}
-    args = [sys.executable, str(WORKER), str(root), url, digest]
+    if crash_at:
+        env["VBO_CRASH_AT"] = crash_at
+    args = [sys.executable, str(WORKER), str(root), url, digest, *([str(ready)] if ready else [])]
     return subprocess.Popen(args, env=env, stdout=subprocess.PIPE, text=True)
+
+
+def wait_until(condition, alive) -> None:
+    """Wait for something the test's workers do (``condition()``), while ``alive()``.
+
+    The deadline only turns a hang into a failure; no outcome depends on timing.
+    """
+    deadline = time.monotonic() + 60
+    while not condition():
+        assert alive(), "a worker finished before it was expected to"
+        assert time.monotonic() < deadline, "the workers never got there"
+        time.sleep(0.01)
 
 
 def test_bulk_fetch_through_faults_verifies_every_file(release, proxy, cache):
@@ -156,26 +177,29 @@ def test_a_shared_cache_is_group_writable_and_its_files_read_only(release, cache
     assert stat.S_IMODE(lock.stat().st_mode) == 0o666  # any user of the disk can take it
 
 
-def test_sigkill_leaves_a_partial_and_a_rerun_fetches_only_the_rest(release, proxy, cache):
+@pytest.mark.parametrize("step", ["download:chunk-written", "download:before-rename"])
+def test_a_download_killed_at_each_step_leaves_no_damage_and_a_rerun_fetches_the_rest(
+    release, proxy, cache, step
+):
     obj = release.big
     part = cache.root / "partial" / f"{obj.digest}.part"
-    proxy.throttle = 2 * CHUNK
-    child = worker(cache.root, obj.url(proxy.url), obj.digest)
-    deadline = time.monotonic() + 30
-    while not (part.exists() and part.stat().st_size >= 2 * CHUNK):
-        assert time.monotonic() < deadline and child.poll() is None
-        time.sleep(0.02)
-    child.send_signal(signal.SIGKILL)
-    child.wait()
+    child = worker(cache.root, obj.url(proxy.url), obj.digest, crash_at=step)
+    printed = child.communicate(timeout=60)[0]
+    assert child.returncode == -signal.SIGKILL and printed == ""
+    # No file at a final path: only the lock and a part that holds a prefix of the content
+    # (the first chunk, or all of it, verified but not yet renamed into place).
+    assert files_under(cache.root) == [cache.root / "locks" / f"{obj.digest}.lock", part]
+    kept = part.read_bytes()
+    assert kept == obj.data[: CHUNK if step == "download:chunk-written" else len(obj.data)]
     assert not cache.has(obj.digest)
-    kept = part.stat().st_size
-    assert 0 < kept < len(obj.data)
-    proxy.throttle = None
     path = cache.fetch(obj.url(proxy.url), obj.digest)
     assert hash_file(path) == obj.digest and not part.exists()
-    rerun = proxy.log[-1]
-    assert rerun.range == f"bytes={kept}-" and rerun.status == 206
-    assert rerun.sent == len(obj.data) - kept
+    if len(kept) == len(obj.data):
+        assert len(proxy.log) == 1  # nothing asked for again
+    else:
+        killed, rerun = proxy.log
+        assert rerun.range == f"bytes={len(kept)}-" and rerun.status == 206
+        assert rerun.sent == len(obj.data) - len(kept)
 
 
 def test_truncated_body_resumes_and_a_200_to_a_range_starts_over(release, proxy, cache):
@@ -194,31 +218,60 @@ def test_truncated_body_resumes_and_a_200_to_a_range_starts_over(release, proxy,
 
 def test_every_transient_fault_is_retried_and_retry_after_honoured(release, proxy, cache):
     obj = release.objects[4]
+    waits = []  # what the retries chose to sleep, recorded instead of slept
+    patient = Cache(cache.root, backoff=Backoff(sleep=waits.append))
+    proxy.retry_after = "7"
     proxy.script = ["503", "500", "reset-headers", "reset-body", "slow"]
-    start = time.monotonic()
-    assert hash_file(cache.fetch(obj.url(proxy.url), obj.digest)) == obj.digest
-    assert time.monotonic() - start >= 0.9  # Retry-After: 1, despite the tiny backoff base
+    assert hash_file(patient.fetch(obj.url(proxy.url), obj.digest)) == obj.digest
     assert [r.fault for r in proxy.log] == ["503", "500", "reset-headers", "reset-body", "slow"]
+    # One wait per retry: the 503's Retry-After (7 s) despite the tiny backoff base
+    # (VBO_BACKOFF_BASE=0.01), then jittered waits within that base's doubling bounds.
+    assert len(waits) == 4 and waits[0] == 7.0
+    assert all(0 <= wait <= 0.01 * 2**n for n, wait in enumerate(waits[1:], 1)), waits
 
 
-def test_processes_fetching_one_file_transfer_it_once(release, proxy, cache):
+def test_processes_fetching_one_file_transfer_it_once(release, proxy, cache, tmp_path_factory):
     obj = max(release.objects[:10], key=lambda o: len(o.data))
-    proxy.throttle = len(obj.data) / 2.0  # two seconds, so the four overlap
-    children = [worker(cache.root, obj.url(proxy.url), obj.digest) for _ in range(4)]
+    ready = tmp_path_factory.mktemp("ready")
+    # The one download is held until all four processes have found the file missing and
+    # reached its lock, so they surely overlap; then exactly one may transfer it.
+    proxy.hold = threading.Event()
+    try:
+        children = [worker(cache.root, obj.url(proxy.url), obj.digest, ready) for _ in range(4)]
+        wait_until(
+            lambda: len(list(ready.iterdir())) == 4 and proxy.requests[obj.path] >= 1,
+            alive=lambda: all(child.poll() is None for child in children),
+        )
+    finally:
+        proxy.hold.set()
     results = [json.loads(child.communicate(timeout=60)[0]) for child in children]
     assert [child.returncode for child in children] == [0] * 4
     assert {r["path"] for r in results} == {str(cache.path(obj.digest))}
-    assert [r["received"] for r in results if r["received"] is not None] == [len(obj.data)]
-    assert any(r["received"] is None and not r["present"] for r in results)  # one waited
+    assert not any(r["present"] for r in results)  # none had it when it asked
+    assert sorted(r["received"] or 0 for r in results) == [0, 0, 0, len(obj.data)]
     assert proxy.requests[obj.path] == 1 and proxy.sent[obj.path] == len(obj.data)
 
 
-def test_threads_fetching_one_file_transfer_it_once(release, proxy, cache):
+def test_threads_fetching_one_file_transfer_it_once(release, proxy, cache, tmp_path_factory):
     obj = release.objects[5]
-    proxy.throttle = len(obj.data) / 0.5
+    shared = ReportingCache(cache.root)
+    shared.ready = tmp_path_factory.mktemp("ready")
+    proxy.hold = threading.Event()  # as for processes: held until all four are at the lock
     with ThreadPoolExecutor(4) as pool:
-        paths = set(pool.map(lambda _: cache.fetch(obj.url(proxy.url), obj.digest), range(4)))
-    assert paths == {cache.path(obj.digest)} and proxy.requests[obj.path] == 1
+        try:
+            jobs = [
+                pool.submit(shared._fetch, obj.url(proxy.url), obj.digest, ".nwb") for _ in range(4)
+            ]
+            wait_until(
+                lambda: len(list(shared.ready.iterdir())) == 4 and proxy.requests[obj.path] >= 1,
+                alive=lambda: not any(job.done() for job in jobs),
+            )
+        finally:
+            proxy.hold.set()
+        results = [job.result() for job in jobs]
+    assert {path for path, _ in results} == {cache.path(obj.digest)}
+    assert sorted(received or 0 for _, received in results) == [0, 0, 0, len(obj.data)]
+    assert proxy.requests[obj.path] == 1
 
 
 def test_wrong_hash_is_retried_then_a_one_line_error_and_nothing_cached(release, proxy, cache):

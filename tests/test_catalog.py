@@ -18,7 +18,7 @@ def one_version(new_bucket):
 
 
 def test_cache_path_with_quotes_and_colons_survives(one_version, tmp_path):
-    awkward = tmp_path / "lab's \"vbo\": cache #1 {x}"
+    awkward = tmp_path / 'lab\'s "vbo": cache #1 {x}'
     out = tmp_path / "cat"
     build(out, one_version, cache_dir=str(awkward))
     cat = intake.open_catalog(str(out / "catalog.yaml"))

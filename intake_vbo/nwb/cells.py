@@ -109,11 +109,12 @@ def segmentation_mask_image(masks: np.ndarray, spacing: tuple | None) -> Image:
     return Image(np.any(masks, axis=0).astype(np.int64), spacing, "mm")
 
 
-def cell_specimen_table(reader: NWBReader, rois: Rois, masks: np.ndarray):
+def cell_specimen_table(reader: NWBReader, rois: Rois, masks: np.ndarray | None):
     """The served rows of the cell table, indexed by ``cell_specimen_id``.
 
     Columns: ``cell_roi_id``, then the table's columns in the file's order (int32 widened
-    to int64) with ``image_mask`` renamed ``roi_mask`` (one full-field bool array a row).
+    to int64) with ``image_mask`` renamed ``roi_mask`` (one full-field bool array a row);
+    with ``masks=None`` the masks are neither read nor served.
     """
     import pandas as pd
 
@@ -122,7 +123,8 @@ def cell_specimen_table(reader: NWBReader, rois: Rois, masks: np.ndarray):
         if name == "cell_specimen_id":
             continue
         if name == "image_mask":
-            columns["roi_mask"] = object_column(masks)
+            if masks is not None:
+                columns["roi_mask"] = object_column(masks)
             continue
         values = reader.read_text(f"{CELL_TABLE}/{name}")[rois.rows]
         columns[name] = values.astype(np.int64) if values.dtype == np.int32 else values

@@ -174,6 +174,12 @@ class BehaviorOphysExperiment(BehaviorSession):
         """
         return cells.cell_specimen_table(self._reader, self._rois, self._masks)
 
+    def _cell_specimen_table_without_masks(self):
+        """``cell_specimen_table`` less ``roi_mask``, the masks unread (per-file tables)."""
+        if "cell_specimen_table" in self._cache:
+            return self.cell_specimen_table.drop(columns="roi_mask")
+        return cells.cell_specimen_table(self._reader, self._rois, None)
+
     @lazy
     def roi_masks(self):
         """``cell_specimen_table[["cell_roi_id", "roi_mask"]]`` (the other columns unread)."""

@@ -7,7 +7,8 @@ This module therefore imports only h5py and numpy; pandas and pynwb load where u
 Public interface (stable; the session and experiment views are built on it)
 -------------------------------------------------------------------------
 open_file(source) -> NWBReader
-    A local path (str or os.PathLike) or a binary file-like object.
+    A local path (str or os.PathLike), an http(s) URL (streamed, see
+    :mod:`intake_vbo.ranges`) or a binary file-like object.
 NWBReader
     ``name``, ``closed``, ``close()`` (also a context manager), ``has(path)``, ``read(path)``,
     ``read_text(path)``, ``attrs(path)``, ``keys(path)``, ``kind(path)``, ``walk(path)``,
@@ -33,9 +34,12 @@ def open_file(source: str | os.PathLike | BinaryIO) -> NWBReader:
     Parameters
     ----------
     source : str, os.PathLike or binary file-like object
-        A local path, or an object with ``read``, ``seek`` and ``tell`` (h5py reads
-        through it). The caller keeps ownership of a file-like object: closing the
-        reader closes the HDF5 handle, not the object.
+        A local path; an ``http(s)://...?versionId=...`` URL, streamed by HTTP Range
+        requests through the block store of the cache (``VBO_CACHE_DIR``; with a
+        known hash or another cache root, pass ``intake_vbo.ranges.open_url(url,
+        file_hash, cache_root)`` instead); or an object with ``read``, ``seek`` and
+        ``tell`` (h5py reads through it). The caller keeps ownership of a file-like
+        object: closing the reader closes the HDF5 handle, not the object.
 
     Returns
     -------
@@ -47,7 +51,13 @@ def open_file(source: str | os.PathLike | BinaryIO) -> NWBReader:
     VboError
         One line naming the file when it is missing, not HDF5, truncated, or not NWB.
     """
-    if isinstance(source, (str, os.PathLike)):
+    owned = None  # the stream this function opened, closed with the reader
+    if isinstance(source, str) and source.lower().startswith(("http://", "https://")):
+        from ..ranges import open_url  # requests loads only here
+
+        source = owned = open_url(source)
+        name = str(source.name)
+    elif isinstance(source, (str, os.PathLike)):
         name = os.fspath(source)
         if not os.path.isfile(name):
             raise VboError(f"{name}: no such file")
@@ -58,8 +68,12 @@ def open_file(source: str | os.PathLike | BinaryIO) -> NWBReader:
     try:
         handle = h5py.File(source, "r")
     except (OSError, ValueError) as exc:
+        if owned is not None:
+            owned.close()
+        if isinstance(exc.__context__, VboError):  # a streamed read failed: say why
+            raise exc.__context__ from None
         raise VboError(f"{name}: not a readable HDF5 file ({_first_line(exc)})") from None
-    reader = NWBReader(handle, name)
+    reader = NWBReader(handle, name, owned)
     if reader.attrs("/").get("neurodata_type") != "NWBFile":
         reader.close()
         raise VboError(f"{name}: an HDF5 file but not an NWB file")
@@ -89,6 +103,8 @@ class NWBReader:
         The open file; the reader owns it and closes it.
     name : str
         How messages name the file (its path, or the file-like object's name).
+    owned : file-like, optional
+        A stream opened for this reader (a URL's), closed with it.
 
     Notes
     -----
@@ -98,9 +114,10 @@ class NWBReader:
     the file and the path.
     """
 
-    def __init__(self, handle: h5py.File, name: str):
+    def __init__(self, handle: h5py.File, name: str, owned: BinaryIO | None = None):
         self._h5 = handle
         self.name = name
+        self._owned = owned
         self._io = None  # the pynwb NWBHDF5IO, made on first use of `nwbfile`
         self._nwbfile = None
 
@@ -128,6 +145,9 @@ class NWBReader:
         handle, self._h5 = self._h5, None
         if handle is not None and handle.id.valid:
             handle.close()
+        owned, self._owned = self._owned, None
+        if owned is not None:
+            owned.close()
 
     def __enter__(self) -> NWBReader:
         return self

@@ -4,6 +4,7 @@ For the demo, the tests and the benchmarks only; the product never imports it. I
 the ``demo`` extra (moto, boto3).
 
 Modules: ``model`` (mice, sessions, experiments and how versions differ), ``tables``
-(the metadata CSVs), ``nwbwrite`` (NWB files), ``release`` (a release on disk),
+(the metadata CSVs), ``nwbwrite`` (NWB files from templates; ``extensions``, ``session``,
+``values``, ``nwbtemplate``, ``nwbophys`` behind it), ``release`` (a release on disk),
 ``s3`` (publishing it on moto's server on loopback) and ``demo`` (``intake-vbo demo``).
 """

@@ -135,16 +135,38 @@ class Model:
         """``(file_id, FileInfo)`` of every NWB file of ``version``, by file_id."""
         files = []
         for s in self.sessions_at(version):
-            subject = (s.mouse.mouse_id, s.mouse.genotype[0], s.mouse.sex, s.start)
             if s.ophys_session_id is None:
                 rev = self.revision(BEHAVIOR, s.behavior_session_id, version)
-                files.append((s.file_id, FileInfo(BEHAVIOR, s.behavior_session_id, *subject, rev)))
+                files.append((s.file_id, _file_info(s, None, BEHAVIOR, s.behavior_session_id, rev)))
             for e in self.experiments_at(s, version):
                 rev = self.revision(EXPERIMENT, e.ophys_experiment_id, version)
-                rois, specimens = zip(*e.cells, strict=True)
-                info = FileInfo(EXPERIMENT, e.ophys_experiment_id, *subject, rev, rois, specimens)
-                files.append((e.file_id, info))
+                files.append((e.file_id, _file_info(s, e, EXPERIMENT, e.ophys_experiment_id, rev)))
         return sorted(files, key=lambda item: item[0])
+
+
+def _file_info(s: Session, e: Experiment | None, kind: str, ident: int, revision: int) -> FileInfo:
+    """What an NWB file says about itself, from the entities the tables are made of."""
+    full_genotype, driver_line, reporter_line, indicator = s.mouse.genotype
+    ophys = {}
+    if e is not None:
+        container_id, structure, depth, _ = s.mouse.containers[e.container]
+        groups = {x.plane_group for x in s.experiments if x.plane_group is not None}
+        rois, specimens = zip(*e.cells, strict=True)
+        ophys = dict(
+            cell_roi_ids=rois, cell_specimen_ids=specimens, ophys_session_id=s.ophys_session_id,
+            ophys_container_id=container_id, imaging_depth=e.imaging_depth,
+            targeted_imaging_depth=depth, targeted_structure=structure,
+            imaging_plane_group=-1 if e.plane_group is None else e.plane_group,
+            imaging_plane_group_count=len(groups),
+        )  # fmt: skip
+    return FileInfo(
+        kind, ident, s.mouse.mouse_id, full_genotype, s.mouse.sex, s.start, revision,
+        behavior_session_id=s.behavior_session_id, session_type=s.session_type,
+        equipment_name=s.equipment, project_code=s.project, age_in_days=_age(s),
+        driver_line=tuple(driver_line), reporter_line=reporter_line, indicator=indicator,
+        image_set=s.image_set, novel=s.experience.startswith("Novel"),
+        omissions=bool(s.stage), **ophys,
+    )  # fmt: skip
 
 
 def counts(scale: float) -> dict[str, int]:

@@ -1,11 +1,13 @@
-"""Small but real NWB files for the sample release.
+"""Small but real NWB files for the sample release, in the released layout.
 
-Writing every file with pynwb costs about 0.1 s each, so pynwb writes one *template*
-per kind (and per number of cells), and :func:`personalise` makes each file from a
-template in memory, in about 2 ms: the data arrays (seeded by the file's id and
-revision, so every file's bytes differ) overwrite the template's raw bytes at the
-offsets h5py reports, and h5py rewrites the strings (identifier, session id, subject,
-start time). pynwb reads the result like any file it wrote.
+Writing every file with pynwb costs about half a second each, so pynwb writes one
+*template* per shape (kind, number of cells, passive or not, images or gratings;
+``nwbtemplate``), and :func:`personalise` makes each file from a template in memory in
+a few milliseconds: the file's values (``values.file_values``, seeded by its session,
+id and revision) overwrite the template's raw bytes at the offsets h5py reports, or go
+through h5py where a dataset is compressed or holds strings; groups named after the
+image set and the rig are renamed, and the identity (ids, subject, dates, metadata and
+task attributes) is rewritten. pynwb reads the result like any file it wrote.
 """
 
 from __future__ import annotations
@@ -24,38 +26,22 @@ import h5py
 import numpy as np
 from h5py import h5d, h5s
 
+from . import session as S
+from .extensions import cache_specs, type_map
+from .values import TEXT, file_values, is_passive, named, reward_volumes
+
 BEHAVIOR = "behavior_session"
 EXPERIMENT = "ophys_experiment"
 # Cells per experiment come from a few sizes so that one template serves each size.
 CELL_COUNTS = (48, 64, 80, 96)
 CELL_WEIGHTS = (0.25, 0.35, 0.25, 0.15)
-_FRAMES = 300  # stimulus frames and running samples per file
-_OPHYS_FRAMES = 32  # imaging frames per file (kept small: the arrays are n_cells x frames)
-_IMAGE = 32  # side of the projection images
-_FIXED_TIME = datetime(2019, 1, 1, tzinfo=timezone.utc)  # template dates: bytes are reproducible
-_SEGMENTATION = "processing/ophys/image_segmentation/cell_specimen_table/"
-_IMAGE_NAMES = ("max_projection", "average_image", "segmentation_mask_image")
-_IMAGES = [f"processing/ophys/images/{name}" for name in _IMAGE_NAMES]
-# The datasets personalise() rewrites.
-_ARRAYS = {
-    BEHAVIOR: [
-        "processing/running/speed/data",
-        "processing/rewards/volume/data",
-        "intervals/trials/hit",
-    ]
-}
-_ARRAYS[EXPERIMENT] = [
-    *_ARRAYS[BEHAVIOR],
-    *(_SEGMENTATION + column for column in ("id", "cell_specimen_id", "x", "y")),
-    "processing/ophys/dff/traces/data",
-    "processing/ophys/event_detection/data",
-    *_IMAGES,
-]
+_AI148 = "Ai148(TIT2L-GC6f-ICL-tTA2)"
+_STR = h5py.string_dtype()
 
 
 @dataclass(frozen=True)
 class FileInfo:
-    """What personalises one NWB file."""
+    """Who one NWB file belongs to, as the sample's metadata tables say."""
 
     kind: str  # BEHAVIOR or EXPERIMENT
     ident: int  # behavior_session_id or ophys_experiment_id
@@ -64,45 +50,150 @@ class FileInfo:
     sex: str
     start: datetime
     revision: int = 0  # bumped when a release re-uploads the file with new content
-    cell_roi_ids: tuple[int, ...] = ()
+    cell_roi_ids: tuple[int, ...] = ()  # the valid ROIs: the ophys_cells_table rows
     cell_specimen_ids: tuple[int, ...] = ()
+    behavior_session_id: int = 0
+    session_type: str = "OPHYS_1_images_A"
+    equipment_name: str = "CAM2P.4"
+    project_code: str = "VisualBehavior"
+    age_in_days: int = 100
+    driver_line: tuple[str, ...] = ("Sst-IRES-Cre",)
+    reporter_line: str = _AI148
+    indicator: str = "GCaMP6f"
+    image_set: str | None = "A"  # None: gratings
+    novel: bool = False
+    omissions: bool = False
+    ophys_session_id: int = 0
+    ophys_container_id: int = 0
+    imaging_depth: int = 0
+    targeted_imaging_depth: int = 0
+    targeted_structure: str = "VISp"
+    imaging_plane_group: int = -1
+    imaging_plane_group_count: int = 0
+
+
+def metadata_attributes(info: FileInfo) -> dict:
+    """The attributes of ``/general/metadata`` (BehaviorMetadata or OphysBehaviorMetadata)."""
+    out = {
+        "behavior_session_id": int(info.behavior_session_id),
+        "behavior_session_uuid": str(
+            uuid.UUID(int=random.Random(info.behavior_session_id).getrandbits(128), version=4)
+        ),
+        "equipment_name": info.equipment_name,
+        "project_code": info.project_code,
+        "session_type": info.session_type,
+        "stimulus_frame_rate": S.FPS,
+    }
+    if info.kind == EXPERIMENT:
+        out.update(
+            ophys_experiment_id=int(info.ident),
+            ophys_session_id=int(info.ophys_session_id),
+            ophys_container_id=int(info.ophys_container_id),
+            imaging_depth=int(info.imaging_depth),
+            targeted_imaging_depth=int(info.targeted_imaging_depth),
+            field_of_view_width=S.FOV,
+            field_of_view_height=S.FOV,
+            imaging_plane_group=int(info.imaging_plane_group),
+            imaging_plane_group_count=int(info.imaging_plane_group_count),
+        )
+    return out
+
+
+def task_attributes(info: FileInfo) -> dict:
+    """The attributes of ``/general/task_parameters`` (pairs stored as strings)."""
+    volume, auto_volume = reward_volumes(info.session_type)
+    return {
+        "auto_reward_volume": auto_volume,
+        "blank_duration_sec": ["0.5", "0.5"],
+        "n_stimulus_frames": S.N_FRAMES,
+        "omitted_flash_fraction": 0.05 if info.omissions else 0.0,
+        "response_window_sec": ["0.15", "0.75"],
+        "reward_volume": volume,
+        "session_type": info.session_type,
+        "stimulus": "grating" if info.image_set is None else "images",
+        "stimulus_distribution": "geometric",
+        "stimulus_duration_sec": 0.25,
+        "stimulus_name": S.image_set(info.image_set)[0],
+        "task": "change detection",
+    }
+
+
+def device(equipment_name: str) -> tuple[str, str]:
+    """``(description, manufacturer)`` of a rig."""
+    if equipment_name.startswith("MESO"):
+        return "Allen Brain Observatory - Mesoscope 2P Rig", "Thorlabs"
+    if equipment_name.startswith("CAM2P"):
+        return "Allen Brain Observatory - Scientifica 2P Rig", "Scientifica"
+    return "Allen Brain Observatory - Behavior Rig", "Allen Institute for Brain Science"
 
 
 @dataclass(frozen=True)
 class Template:
-    """A template file and where its personalised arrays lie in it."""
+    """A template file, the values it was written with and where its arrays lie."""
 
     data: bytes
-    # dataset -> (byte offset of its raw data, or -1 if not plainly stored; dtype; shape)
+    info: FileInfo
+    values: dict  # path (with "{set}") -> array, as written
+    # path -> (byte offset of its raw data, or -1 if not plainly stored; dtype; shape)
     arrays: dict[str, tuple[int, np.dtype, tuple[int, ...]]]
 
 
+def template_key(info: FileInfo) -> tuple:
+    """What a file's template depends on: kind, ROI count, passive, images or gratings."""
+    return info.kind, len(info.cell_roi_ids), is_passive(info.session_type), info.image_set is None
+
+
 @cache  # the same bytes every time: write each template once per process
-def template(kind: str, n_cells: int = 0) -> Template:
-    """Write one template NWB file with pynwb.
+def template(
+    kind: str, n_cells: int = 0, passive: bool = False, gratings: bool = False
+) -> Template:
+    """Write one template NWB file with pynwb (extension specs cached, compressed).
 
     Parameters
     ----------
     kind : str
         ``"behavior_session"`` or ``"ophys_experiment"``.
     n_cells : int
-        Number of ROIs of an experiment template (one of :data:`CELL_COUNTS`).
+        Number of (valid) ROIs of an experiment template (one of :data:`CELL_COUNTS`).
+    passive, gratings : bool
+        A passive session (no licks, no rewards); a gratings session (4 images).
     """
+    from hdmf.build import BuildManager
     from pynwb import NWBHDF5IO
 
-    with _fixed_object_ids(f"{kind}/{n_cells}"), warnings.catch_warnings():
-        # The ROI regions are linked before their series join the file; harmless.
-        warnings.filterwarnings("ignore", "The linked table for DynamicTableRegion")
-        nwb = _behavior_nwb()
-        if kind == EXPERIMENT:
-            _add_ophys(nwb, n_cells)
-    buffer = io.BytesIO()
-    # libver="latest" keeps HDF5 object headers compact: about half the size.
-    with h5py.File(buffer, "w", libver="latest") as f, NWBHDF5IO(file=f, mode="w") as nwbio:
-        nwbio.write(nwb, cache_spec=False)
+    from .nwbtemplate import build
+
+    info = FileInfo(
+        kind,
+        1,
+        "000000",
+        f"Sst-IRES-Cre/wt;{_AI148}/wt",
+        "F",
+        datetime(2019, 1, 1, tzinfo=timezone.utc),
+        cell_roi_ids=tuple(range(1, 2 * n_cells, 2)),
+        cell_specimen_ids=tuple(range(1, n_cells + 1)),
+        behavior_session_id=1,
+        image_set=None if gratings else "A",
+        session_type="OPHYS_2_images_A_passive" if passive else "OPHYS_1_images_A",
+        omissions=True,
+    )
+    values = file_values(info)
+    set_name = S.image_set(info.image_set)[0]
+    with _fixed_object_ids(str(template_key(info))), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # pynwb's notes on linked tables and data layout
+        nwb = build(info, named(values, set_name), device(info.equipment_name))
+        buffer = io.BytesIO()
+        # libver="latest" keeps HDF5 object headers compact: about half the size.
+        with (
+            h5py.File(buffer, "w", libver="latest") as f,
+            NWBHDF5IO(file=f, mode="w", manager=BuildManager(type_map())) as nwbio,
+        ):
+            nwbio.write(nwb, cache_spec=False)
+    with h5py.File(buffer, "r+") as f:
+        cache_specs(f)
     with h5py.File(buffer, "r") as f:
-        arrays = {name: _locate(f, name) for name in _ARRAYS[kind]}
-    return Template(buffer.getvalue(), arrays)
+        arrays = {key: _locate(f, key.replace("{set}", set_name)) for key in values}
+    return Template(buffer.getvalue(), info, values, arrays)
 
 
 def _locate(f: h5py.File, name: str) -> tuple[int, np.dtype, tuple[int, ...]]:
@@ -110,10 +201,11 @@ def _locate(f: h5py.File, name: str) -> tuple[int, np.dtype, tuple[int, ...]]:
     dataset = f[name]
     offset = dataset.id.get_offset()
     plain = not (dataset.compression or dataset.fletcher32 or dataset.shuffle)
+    plain = plain and dataset.dtype.kind in "biuf"
     one_chunk = plain and dataset.chunks and dataset.ndim == 1 and dataset.id.get_num_chunks() == 1
     if offset is None and one_chunk:
         offset = dataset.id.get_chunk_info(0).byte_offset  # a 1-d chunk starts with its data
-    return (-1 if offset is None else offset), dataset.dtype, dataset.shape
+    return (-1 if offset is None or not plain else offset), dataset.dtype, dataset.shape
 
 
 @contextmanager
@@ -129,7 +221,7 @@ def _fixed_object_ids(seed: str):
 
 
 def personalise(template: Template, info: FileInfo) -> bytes:
-    """Copy a template and make it the file of ``info``: ids, dates and data arrays.
+    """Copy a template and make it the file of ``info``: identity, values and names.
 
     Returns
     -------
@@ -137,191 +229,116 @@ def personalise(template: Template, info: FileInfo) -> bytes:
         The new file, which pynwb reads with ``identifier == str(info.ident)``.
     """
     data = bytearray(template.data)
-    rng = np.random.default_rng([info.ident, info.revision])
     later = []
-    for name, values in _arrays(template.arrays, rng, info):
-        offset, dtype, shape = template.arrays[name]
-        array = np.asarray(values, dtype).reshape(shape)
-        if offset >= 0:
-            # Uncompressed raw data: overwriting its bytes is the edit h5py would make, faster.
+    for key, values in file_values(info).items():
+        before = template.values[key]
+        if before.shape == values.shape and np.array_equal(
+            before, values, equal_nan=before.dtype.kind == "f"
+        ):
+            continue
+        offset, dtype, shape = template.arrays[key]
+        array = np.asarray(values, dtype if dtype.kind != "O" else TEXT).reshape(shape)
+        if offset >= 0:  # uncompressed raw data: overwriting its bytes is h5py's edit, faster
             data[offset : offset + array.nbytes] = array.tobytes()
         else:
-            later.append((name, array))
-    buffer = io.BytesIO(data)
+            later.append((key, array))
+    # HDF5's in-memory driver: an order of magnitude quicker than h5py's file-object one.
+    fid = h5py.h5f.open_file_image(bytes(data), flags=h5py.h5f.FILE_IMAGE_OPEN_RW)
+    with h5py.File(fid) as f:
+        set_name = _rename(f, template.info, info)
+        for key, values in later:
+            _write(f, key.replace("{set}", set_name), values)
+        _identity(f, info)
+        f.flush()
+        return fid.get_file_image()
+
+
+def _rename(f: h5py.File, old: FileInfo, new: FileInfo) -> str:
+    """Rename the groups named after the image set and the rig; returns the set's name."""
+    before, after = S.image_set(old.image_set)[0], S.image_set(new.image_set)[0]
+    if before != after:
+        f.move(f"intervals/{before}_presentations", f"intervals/{after}_presentations")
+        table = f[f"intervals/{after}_presentations"]
+        table.attrs["description"] = table.attrs["description"].replace(before, after)
+        column = table["stimulus_name"]
+        column[...] = np.full(column.shape, after, TEXT)
+        for kind in ("templates", "presentation"):
+            f.move(f"stimulus/{kind}/{before}", f"stimulus/{kind}/{after}")
+        link = f"stimulus/presentation/{after}/indexed_timeseries"
+        del f[link]
+        f[link] = h5py.SoftLink(f"/stimulus/templates/{after}")
+    if old.equipment_name != new.equipment_name:
+        f.move(f"general/devices/{old.equipment_name}", f"general/devices/{new.equipment_name}")
+        description, manufacturer = device(new.equipment_name)
+        rig = f[f"general/devices/{new.equipment_name}"]
+        rig.attrs["description"], rig.attrs["manufacturer"] = description, manufacturer
+        if new.kind == EXPERIMENT:
+            del f["general/optophysiology/imaging_plane_1/device"]
+            link = h5py.SoftLink(f"/general/devices/{new.equipment_name}")
+            f["general/optophysiology/imaging_plane_1/device"] = link
+    return after
+
+
+def _identity(f: h5py.File, info: FileInfo) -> None:
+    """Rewrite the strings and attributes that say whose file this is."""
+    from .nwbophys import plane_description
+    from .nwbtemplate import experiment_description
+
     stamp = info.start.astimezone(timezone.utc).isoformat()
-    with h5py.File(buffer, "r+") as f:
-        # Strings live in the global heap: h5py's low-level writes, quicker than f[name][()] = .
-        for name, values in later:
-            _write(f, name, values)
-        for name, text in (
-            ("identifier", str(info.ident)),
-            ("general/session_id", str(info.ident)),
-            ("general/subject/subject_id", info.mouse_id),
-            ("general/subject/genotype", info.genotype),
-            ("general/subject/sex", info.sex),
-            ("session_start_time", stamp),
-            ("timestamps_reference_time", stamp),
-        ):
-            _write(f, name, np.array(text, dtype=_STR))
-    return buffer.getvalue()
+    texts = {
+        "identifier": str(info.ident),
+        "session_description": info.session_type,
+        "session_start_time": stamp,
+        "timestamps_reference_time": stamp,
+        "general/experiment_description": experiment_description(info.session_type),
+        "general/subject/subject_id": info.mouse_id,
+        "general/subject/genotype": info.genotype,
+        "general/subject/sex": info.sex,
+        "general/subject/age": f"P{info.age_in_days}D",
+    }
+    if info.kind == EXPERIMENT:
+        plane = "general/optophysiology/imaging_plane_1/"
+        texts[plane + "description"] = plane_description(info)
+        texts[plane + "location"] = info.targeted_structure
+        texts[plane + "indicator"] = info.indicator
+    for name, text in texts.items():
+        _write(f, name, np.array(text, dtype=_STR))
+    _write(f, "file_create_date", np.array([stamp], dtype=_STR))
+    _attributes(
+        f["general/subject"],
+        {"driver_line": list(info.driver_line), "reporter_line": info.reporter_line},
+    )
+    _attributes(f["general/metadata"], metadata_attributes(info))
+    _attributes(f["general/task_parameters"], task_attributes(info))
+    rig = f["processing/eye_tracking_rig_metadata/eye_tracking_rig_metadata"]
+    _attributes(rig, {"equipment": info.equipment_name})
 
 
-_STR = h5py.string_dtype()
+def _attributes(obj, values: dict) -> None:
+    """Overwrite attributes in place, keeping the dtypes hdmf gave them (int64, float64, text)."""
+    for name, value in values.items():
+        attr = h5py.h5a.open(obj.id, name.encode())
+        if attr.shape != np.shape(value):  # a list of another length: make it anew
+            attr.close()
+            del obj.attrs[name]
+            obj.attrs.create(name, value, dtype=_STR)
+        else:
+            kind = attr.dtype if attr.dtype.kind != "O" else _STR
+            attr.write(np.array(value, dtype=kind))
 
 
 def _write(f: h5py.File, name: str, values: np.ndarray) -> None:
-    """Overwrite the whole dataset ``name`` with ``values`` of its shape."""
+    """Overwrite the whole dataset ``name`` with ``values`` of its shape (h5py's low level)."""
     dataset = h5d.open(f.id, name.encode())
     dataset.write(h5s.ALL, h5s.ALL, np.ascontiguousarray(values))
 
 
-def _behavior_nwb():
-    """An NWBFile with the groups both kinds of file share."""
-    from pynwb import NWBFile, ProcessingModule, TimeSeries
-    from pynwb.epoch import TimeIntervals
-    from pynwb.file import Subject
-    from pynwb.image import GrayscaleImage, Images
-
-    nwb = NWBFile(
-        session_description="Sample Visual Behavior session (intake-vbo sample release)",
-        identifier="0",
-        session_id="0",
-        session_start_time=_FIXED_TIME,
-        file_create_date=_FIXED_TIME,
-        institution="Allen Institute for Brain Science (sample)",
-    )
-    nwb.subject = Subject(
-        subject_id="000000",
-        age="P100D",
-        genotype="Sst-IRES-Cre/wt;Ai148(TIT2L-GC6f-ICL-tTA2)/wt",
-        sex="F",
-        species="Mus musculus",
-    )
-    t = np.arange(_FRAMES) / 60.0
-    modules = {
-        name: ProcessingModule(name=name, description=f"{name} data")
-        for name in ("stimulus", "running", "licking", "rewards")
-    }
-    for module in modules.values():
-        nwb.add_processing_module(module)
-    modules["stimulus"].add(
-        TimeSeries(name="timestamps", data=np.arange(_FRAMES), unit="frames", timestamps=t)
-    )
-    modules["running"].add(
-        TimeSeries(name="speed", data=np.zeros(_FRAMES, "f4"), unit="cm/s", timestamps=t)
-    )
-    licks = np.linspace(0, t[-1], 40)
-    modules["licking"].add(
-        TimeSeries(name="licks", data=np.ones(40, "u1"), unit="lick", timestamps=licks)
-    )
-    rewards = np.linspace(0, t[-1], 12)
-    modules["rewards"].add(
-        TimeSeries(name="volume", data=np.full(12, 0.007, "f4"), unit="mL", timestamps=rewards)
-    )
-    modules["rewards"].add(
-        TimeSeries(name="autorewarded", data=np.zeros(12, bool), unit="", timestamps=rewards)
-    )
-    nwb.add_trial_column("hit", "whether the mouse licked after a change")
-    for i in range(24):
-        nwb.add_trial(start_time=i * 0.4, stop_time=i * 0.4 + 0.35, hit=bool(i % 2))
-    names = [f"im{i:03d}" for i in range(8)]
-    presentations = TimeIntervals(
-        name="Natural_Images_Lum_Matched_set_ophys_G_2019_presentations",
-        description="image presentations",
-    )
-    presentations.add_column("image_name", "name of the image shown")
-    for i in range(40):
-        presentations.add_interval(
-            start_time=i * 0.25, stop_time=i * 0.25 + 0.25, image_name=names[i % 8]
-        )
-    nwb.add_time_intervals(presentations)
-    nwb.add_stimulus_template(
-        Images(
-            name="Natural_Images_Lum_Matched_set_ophys_G_2019",
-            images=[GrayscaleImage(name=n, data=np.zeros((16, 16), "u1")) for n in names],
-            description="stimulus images",
-        )
-    )
-    return nwb
+def template_for(info: FileInfo) -> Template:
+    """The template a file is made from."""
+    kind, n_cells, passive, gratings = template_key(info)
+    return template(kind, n_cells, passive, gratings)
 
 
-def _add_ophys(nwb, n_cells: int) -> None:
-    """Add ``processing/ophys`` as an experiment file has it."""
-    from pynwb.image import GrayscaleImage, Images
-    from pynwb.ophys import DfOverF, ImageSegmentation, OpticalChannel, RoiResponseSeries
-
-    device = nwb.create_device(name="MESO.1", description="two-photon microscope")
-    plane = nwb.create_imaging_plane(
-        name="imaging_plane_1",
-        optical_channel=OpticalChannel(
-            name="channel_1", description="GCaMP", emission_lambda=520.0
-        ),
-        description="imaging plane",
-        device=device,
-        excitation_lambda=910.0,
-        imaging_rate=11.0,
-        indicator="GCaMP6f",
-        location="VISp",
-    )
-    ophys = nwb.create_processing_module(name="ophys", description="optical physiology")
-    segmentation = ImageSegmentation(name="image_segmentation")
-    cells = segmentation.create_plane_segmentation(
-        name="cell_specimen_table", description="segmented cells", imaging_plane=plane
-    )
-    for column in ("cell_specimen_id", "x", "y", "width", "height"):
-        cells.add_column(column, column)
-    cells.add_column("valid_roi", "whether the ROI is a cell")
-    for i in range(n_cells):
-        pixels = [(i % _IMAGE, j, 1.0) for j in range(4)]
-        cells.add_roi(
-            id=i, pixel_mask=pixels, cell_specimen_id=i, x=0, y=0, width=4, height=1, valid_roi=True
-        )
-    ophys.add(segmentation)
-    rois = cells.create_roi_table_region(description="all cells", region=list(range(n_cells)))
-    frames = np.arange(_OPHYS_FRAMES) / 11.0
-    zeros = np.zeros((_OPHYS_FRAMES, n_cells), "f4")
-    dff = DfOverF(name="dff")
-    dff.create_roi_response_series(
-        name="traces", data=zeros, rois=rois, unit="NA", timestamps=frames
-    )
-    ophys.add(dff)
-    ophys.add(
-        RoiResponseSeries(
-            name="event_detection", data=zeros, rois=rois, unit="NA", timestamps=frames
-        )
-    )
-    blank = np.zeros((_IMAGE, _IMAGE), "u1")
-    ophys.add(
-        Images(
-            name="images",
-            images=[GrayscaleImage(name=name, data=blank) for name in _IMAGE_NAMES],
-            description="projection images",
-        )
-    )
-
-
-def _arrays(arrays: dict, rng: np.random.Generator, info: FileInfo):
-    """Yield ``(dataset, values)``: the file's own data, same shapes as the template's."""
-
-    def shape(name: str) -> tuple[int, ...]:
-        return arrays[name][2]
-
-    speed = "processing/running/speed/data"
-    yield speed, 20 * rng.random(shape(speed)) - 2
-    volume = "processing/rewards/volume/data"
-    yield volume, rng.choice([0.005, 0.007, 0.010], shape(volume))
-    hit = "intervals/trials/hit"
-    yield hit, rng.random(shape(hit)) < 0.6
-    if info.kind != EXPERIMENT:
-        return
-    n = shape(_SEGMENTATION + "id")[0]
-    if len(info.cell_roi_ids) == n:
-        yield _SEGMENTATION + "id", info.cell_roi_ids
-        yield _SEGMENTATION + "cell_specimen_id", info.cell_specimen_ids
-    yield _SEGMENTATION + "x", rng.integers(0, _IMAGE - 4, n)
-    yield _SEGMENTATION + "y", rng.integers(0, _IMAGE - 1, n)
-    dff = rng.standard_normal(shape("processing/ophys/dff/traces/data")) * 0.1
-    yield "processing/ophys/dff/traces/data", dff
-    yield "processing/ophys/event_detection/data", np.where(dff > 0.15, dff, 0)
-    for image in _IMAGES:
-        yield image, rng.integers(0, 256, shape(image))
+def write(info: FileInfo) -> bytes:
+    """The bytes of the NWB file of ``info``."""
+    return personalise(template_for(info), info)

@@ -53,7 +53,7 @@ ARRAY (``"shape"``, ``"dtype"`` = ``str(a.dtype)``, then one of):
 
 - bool: ``"true_flat"``: the C-order flat positions of the True values (exact);
 - ``"values"``: all values, C-order flat (FLOAT for floats), when ``a.size`` is at most
-  2000 (256 for an array inside a DataFrame cell);
+  2000 (1024 for an array inside a DataFrame cell);
 - otherwise ``"summary"``: ``{"sha256": of a.tobytes() (C order, this dtype),
   "sum", "abs_sum", "min", "max"`` (over non-NaN values, in float64, or exact ints),
   ``"nan_count", "nan_flat"`` (positions, when at most 500), ``"posinf_count",
@@ -99,7 +99,7 @@ REPO = HERE.parent.parent
 FIXTURES = Path(os.environ.get("VBO_NWB_FIXTURES", REPO.parent / "shared" / "nwb-fixtures"))
 
 FULL_LIMIT = 2000  # arrays up to this size are stored in full
-CELL_FULL_LIMIT = 256  # ... and arrays inside a DataFrame cell up to this size
+CELL_FULL_LIMIT = 1024  # ... and arrays inside a DataFrame cell up to this size
 NAN_POSITIONS_LIMIT = 500
 N_EDGE = 8
 N_SAMPLES = 16

@@ -1,0 +1,400 @@
+"""Large downloads on several connections: byte-range parts, hashed in order, journaled.
+
+The cache (:mod:`intake_vbo.cache`) decides what to download and where; this module
+moves a file's bytes. A fresh download starts as the one-connection download of
+:mod:`intake_vbo.stream` does, but asks only for the first part
+(``Range: bytes=0-<part_size - 1>``). A file that fits is done in that one request;
+one up to :attr:`Parallel.threshold` goes on over that one connection (the small
+file path). For a larger file, the first response's Content-Range gives the size
+and its ETag pins the object: every other part is a pinned Range request
+(:class:`intake_vbo.ranges.Remote`: ``If-Match``, 206 with exactly the range asked,
+the same ETag), on up to ``connections - 1`` more connections while the first part
+still arrives, and the first connection joins them when its part is in.
+
+Parts are written at their offsets in the preallocated ``.part`` file with
+``os.pwrite``; memory holds a chunk per connection, never a part. BLAKE2b is
+sequential, so one thread hashes in order beside the transfer, reading each byte
+back (from the page cache) as soon as everything before it is in. Another thread
+fdatasyncs the file as parts complete (the write-behind: the final fsync is short)
+and then records them in the journal, ``<h>.journal`` beside ``<h>.part``. A killed
+download resumes with the parts its journal names (read back and hashed, not
+fetched) and fetches only the others; the rename into the cache stays the cache's,
+after the digest matched.
+
+Each part is retried with backoff (:mod:`intake_vbo.http`), resuming after the bytes
+it has; a part that still fails fails the file with one line naming the part. A
+server that mis-answers a part's Range request (200, another Content-Range or ETag,
+412, a 4xx) gets one more chance: the file is downloaded again from its start on one
+connection, and its digest decides.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import threading
+from collections import deque
+from contextlib import nullcontext
+from dataclasses import dataclass, field, replace
+from functools import partial
+from pathlib import Path
+
+import requests
+
+from .blocks import parse_size
+from .crash import crash_point
+from .errors import VboError
+from .http import Retry, call
+from .journal import Journal, Plan
+from .ranges import Remote
+from .stream import CHUNK, Partial, attempt
+
+# Eight connections: one connection to S3 commonly carries 50-100 MB/s, and BLAKE2b
+# (~730 MB/s on one core) and a synced local disk (~400 MB/s) cap a file at about
+# 400-700 MB/s, which eight reach; more only add load on both ends.
+CONNECTIONS = 8
+# 16 MiB parts: a request's first byte (20-80 ms from S3) costs under a fifth of a part
+# at 80 MB/s; a 200 MB file still splits twelve ways; a kill loses at most 8 x 16 MiB.
+PART_SIZE = 16 << 20
+THRESHOLD = 64 << 20  # files larger than this go in parts; smaller ones keep one connection
+ENVIRONMENT = {
+    "connections": "VBO_CONNECTIONS",
+    "part_size": "VBO_PART_SIZE",
+    "threshold": "VBO_PARALLEL_THRESHOLD",
+}
+_datasync = getattr(os, "fdatasync", os.fsync)  # macOS has fsync only
+_log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Parallel:
+    """How large files are downloaded.
+
+    Parameters
+    ----------
+    connections : int
+        Connections per large file (1: one, as for small files).
+    part_size : int
+        Bytes per part; the first request of every download asks for this many.
+    threshold : int
+        Files larger than this many bytes are downloaded in parts.
+    slots : threading.Semaphore, optional
+        Shared by the files of one batch (:meth:`capped`): caps their connections
+        in all, whatever their number.
+    """
+
+    connections: int = CONNECTIONS
+    part_size: int = PART_SIZE
+    threshold: int = THRESHOLD
+    slots: threading.Semaphore | None = field(default=None, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        for name, least in (("connections", 1), ("part_size", 1), ("threshold", 0)):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < least:
+                raise VboError(f"{name} must be a whole number >= {least}, not {value!r}")
+
+    @classmethod
+    def from_env(cls, **given) -> Parallel:
+        """The defaults, overridden by ``VBO_CONNECTIONS``, ``VBO_PART_SIZE`` and
+        ``VBO_PARALLEL_THRESHOLD`` (sizes such as ``16M``), then by ``given`` (None: unset)."""
+        values = {}
+        for name, variable in ENVIRONMENT.items():
+            text = os.environ.get(variable, "").strip()
+            if text and name == "connections":
+                if not text.isdigit():
+                    raise VboError(f"{variable}={text!r}: not a whole number of connections")
+                values[name] = int(text)
+            elif text:
+                values[name] = parse_size(text, variable)
+        values.update({name: value for name, value in given.items() if value is not None})
+        return cls(**values)
+
+    def capped(self, total: int) -> Parallel:
+        """These settings, with at most ``total`` connections at once over every file."""
+        return replace(self, slots=threading.BoundedSemaphore(max(1, total)))
+
+    def slot(self):
+        """A context holding one connection of the shared cap, if there is one."""
+        return self.slots if self.slots is not None else nullcontext()
+
+
+class Misanswer(VboError):
+    """A server's wrong answer to a part's Range request (200, another range or ETag, 412)."""
+
+
+class _Pinned(Remote):
+    """:class:`Remote`, its validation failures told apart from exhausted retries."""
+
+    def _validate(self, r, first: int, end: int) -> int:
+        try:
+            return super()._validate(r, first, end)
+        except Misanswer:
+            raise
+        except VboError as exc:
+            raise Misanswer(str(exc)) from None
+
+    def pin(self, response, end: int) -> None:
+        """Check the first response (``bytes=0-(end-1)``) and pin its ETag and size."""
+        self._validate(response, 0, end)
+
+
+class _Stopped(Exception):
+    """Raised in a connection's thread when the download has failed elsewhere."""
+
+
+class _HandOver(Exception):
+    """The first response broke off after the parts had started: its part goes on there."""
+
+
+def download(url, part: Partial, journal: Journal, parallel: Parallel, meter, cancel,
+             backoff) -> None:  # fmt: skip
+    """Make ``part`` (the ``.part`` file and its digest) hold the whole object at ``url``.
+
+    Resumes what is on disk: the parts ``journal`` names, else the ``part.size`` bytes
+    of a one-connection download (hashed already by the caller). ``meter`` counts the
+    bytes, ``cancel`` (an Event) stops, ``backoff`` is every request's retry policy.
+    """
+    state = journal.load() if part.path.is_file() else None
+    try:
+        if state is not None:
+            plan, done = state
+            part.restart()
+            remote = _Pinned(url, plan.etag, plan.size, backoff)
+            run = _Run(remote, plan, part.path, journal, parallel, meter, cancel, done)
+            run.start(parallel.connections - 1)
+            run.finish(part)
+            return
+        journal.remove()
+        if part.size or parallel.connections < 2:
+            _single(url, part, parallel, meter, cancel, backoff)
+        else:
+            _fresh(url, part, journal, parallel, meter, cancel, backoff)
+    except Misanswer as exc:
+        _log.warning("%s; downloading the whole file again on one connection", exc)
+        part.discard()
+        journal.remove()
+        _single(url, part, parallel, meter, cancel, backoff)
+
+
+def _single(url, part, parallel, meter, cancel, backoff) -> None:
+    """The rest of the file on one connection (:func:`intake_vbo.stream.attempt`)."""
+    with parallel.slot():
+        call(lambda: attempt(url, part, meter, cancel), url, backoff)
+
+
+def _fresh(url, part, journal, parallel, meter, cancel, backoff) -> None:
+    """The first part; then the rest on one connection, or in parts when it is large."""
+    first, runs = parallel.part_size, []
+    part.total = None  # until the first response tells it
+
+    def on_open(response) -> None:  # the first response is in: is the file large?
+        if part.total is None or part.total <= max(parallel.threshold, first):
+            return
+        remote = _Pinned(url, backoff=backoff)
+        try:
+            remote.pin(response, first)
+        except VboError:
+            return  # no pinned ranges from this server: the one connection does it all
+        plan = Plan(remote.size, remote.etag, first, parallel.part_size)
+        run = _Run(remote, plan, part.path, journal, parallel, meter, cancel, fresh=True)
+        run.start(parallel.connections - 1)
+        runs.append(run)
+
+    def head() -> None:
+        stop = first if part.total is None else None  # a size known and no parts: the rest
+        try:
+            attempt(url, part, meter, cancel, stop=stop, on_open=on_open)
+        except (Retry, requests.RequestException) as exc:
+            if runs:  # the parts are under way: the first part's rest becomes one of them
+                raise _HandOver from exc
+            raise
+
+    try:
+        with parallel.slot():
+            call(head, url, backoff)
+    except _HandOver:
+        pass
+    except BaseException:
+        if runs:
+            runs[0].abort()
+        raise
+    if runs:
+        runs[0].finish(part, head=part.size)
+    elif part.size < (part.total or 0) or (part.total is None and part.size >= first):
+        _single(url, part, parallel, meter, cancel, backoff)
+
+
+class _Run:
+    """One parallel download under way: its connections, its syncer, its hasher."""
+
+    def __init__(self, remote: _Pinned, plan: Plan, path: Path, journal: Journal,
+                 parallel: Parallel, meter, cancel, done=(), fresh: bool = False):  # fmt: skip
+        self.remote, self.plan, self.journal = remote, plan, journal
+        self.parallel, self.meter, self.cancel, self.fresh = parallel, meter, cancel, fresh
+        self.spans = plan.spans()
+        self.filled = [hi - lo if i in done else 0 for i, (lo, hi) in enumerate(self.spans)]
+        self.todo = deque(i for i in range(int(fresh), len(self.spans)) if i not in done)
+        self.cond = threading.Condition()
+        self.error: BaseException | None = None
+        self.synced: queue.Queue = queue.Queue()  # parts complete, to be synced and journaled
+        self.workers: list[threading.Thread] = []
+        self.fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+        self.syncer = threading.Thread(target=self._sync, daemon=True)
+
+    def start(self, workers: int) -> None:
+        """Journal a fresh plan, preallocate, and start the syncer and ``workers`` connections."""
+        try:
+            if self.fresh:
+                self.journal.create(self.plan)
+            start = self.spans[0][1] if self.fresh else 0  # a fresh first part is being written
+            _preallocate(self.fd, start, self.plan.size)
+        except BaseException:
+            os.close(self.fd)
+            raise
+        self.meter.more(sum(self._missing(i) for i in self.todo))
+        self.syncer.start()
+        for _ in range(max(0, workers)):
+            self.workers.append(threading.Thread(target=self._work, daemon=True))
+            self.workers[-1].start()
+
+    def _missing(self, i: int) -> int:
+        return self.spans[i][1] - self.spans[i][0] - self.filled[i]
+
+    def finish(self, part: Partial, head: int | None = None) -> None:
+        """Hash in order while this thread is a connection too; wait for the others.
+
+        ``head``: the bytes of the first part the first response delivered (a fresh
+        download; ``part``'s digest covers exactly those).
+        """
+        if head is not None:
+            with self.cond:
+                self.filled[0] = head
+                if head == self.spans[0][1]:
+                    self.synced.put(0)
+                else:
+                    self.todo.appendleft(0)
+        hasher = threading.Thread(target=self._hash, args=(part.digest, head or 0), daemon=True)
+        hasher.start()
+        try:
+            self._work()
+            hasher.join()
+        except BaseException as exc:  # Ctrl-C: stop the other connections too
+            self._fail(exc)
+            raise
+        finally:
+            self._stop()
+        if self.error is not None:
+            raise self.error
+        part.size = self.plan.size
+
+    def abort(self) -> None:
+        """Stop every connection (the first response failed for good)."""
+        self._fail(_Stopped())
+        self._stop()
+
+    def _stop(self) -> None:
+        for worker in self.workers:
+            worker.join()
+        self.synced.put(None)
+        self.syncer.join()
+        os.close(self.fd)
+
+    def _fail(self, exc: BaseException) -> None:
+        with self.cond:
+            if self.error is None:
+                self.error = exc
+            self.cond.notify_all()
+
+    def _work(self) -> None:
+        """One connection: fetch missing parts until none is left."""
+        try:
+            while True:
+                if self.cancel is not None and self.cancel.is_set():
+                    raise VboError(f"{self.remote.name}: cancelled")
+                with self.cond:
+                    if self.error is not None or not self.todo:
+                        return
+                    i = self.todo.popleft()
+                lo, hi = self.spans[i]
+                with self.parallel.slot():
+                    if self.error is not None:
+                        return
+                    try:
+                        self.remote.get(lo + self.filled[i], hi, partial(self._write, i))
+                    except VboError as exc:
+                        if isinstance(exc, Misanswer):
+                            raise
+                        raise VboError(f"{exc} (part bytes={lo}-{hi - 1})") from exc
+                self.synced.put(i)
+        except _Stopped:
+            pass
+        except BaseException as exc:
+            self._fail(exc)
+
+    def _write(self, i: int, chunk: bytes) -> None:
+        """Put a chunk of part ``i`` in place (and tell the hasher)."""
+        if self.error is not None:
+            raise _Stopped
+        if self.cancel is not None and self.cancel.is_set():
+            raise VboError(f"{self.remote.name}: cancelled")
+        view, offset = memoryview(chunk), self.spans[i][0] + self.filled[i]
+        while view:
+            written = os.pwrite(self.fd, view, offset)
+            view, offset = view[written:], offset + written
+        with self.cond:
+            self.filled[i] += len(chunk)
+            self.cond.notify_all()
+        self.meter.add(len(chunk))
+
+    def _sync(self) -> None:
+        """Datasync the file, then journal the parts completed before that sync."""
+        try:
+            last = False
+            while not last:
+                batch = [self.synced.get()]
+                while not self.synced.empty():
+                    batch.append(self.synced.get())
+                last = None in batch
+                batch = [i for i in batch if i is not None]
+                if batch:  # parts in place stay useful to a resume, whatever failed since
+                    _datasync(self.fd)
+                    self.journal.record(batch)
+                    crash_point("parts:part-written")
+        except BaseException as exc:
+            self._fail(exc)
+
+    def _hash(self, digest, pos: int) -> None:
+        """Hash from ``pos`` in order, each byte once everything before it is in."""
+        try:
+            k = 0
+            while pos < self.plan.size:
+                while self.spans[k][1] <= pos:
+                    k += 1
+                with self.cond:
+                    while self.error is None and self.spans[k][0] + self.filled[k] <= pos:
+                        self.cond.wait()
+                    if self.error is not None:
+                        return
+                    available = self.spans[k][0] + self.filled[k]
+                while pos < available:
+                    data = os.pread(self.fd, min(CHUNK, available - pos), pos)
+                    if not data:
+                        raise VboError(f"{self.remote.name}: its part file ended at byte {pos}")
+                    digest.update(data)
+                    pos += len(data)
+        except BaseException as exc:
+            self._fail(exc)
+
+
+def _preallocate(fd: int, start: int, stop: int) -> None:
+    """Reserve the disk space for bytes ``[start, stop)`` (or at least set the size)."""
+    try:
+        if stop > start:
+            os.posix_fallocate(fd, start, stop - start)
+        return
+    except (AttributeError, OSError):  # not on macOS; not on every file system
+        pass
+    if os.fstat(fd).st_size < stop:
+        os.ftruncate(fd, stop)

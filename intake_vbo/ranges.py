@@ -1,0 +1,399 @@
+"""Pinned HTTP Range reads, and a read-only seekable file over a URL for h5py.
+
+:class:`Remote` reads byte ranges of one object version: the URL carries the
+manifest's ``versionId``; after the first response every request carries
+``If-Match: <ETag>`` and must report the same total size. A server that answers a
+Range request with 200, with a missing or wrong ``Content-Range``, with another
+ETag or with 412 is a one-line :class:`VboError` naming the URL and what was wrong:
+never silently wrong data. Retries, backoff and timeouts are :mod:`intake_vbo.http`'s;
+a retried transfer resumes after the bytes already delivered.
+
+:class:`StreamFile` is what ``h5py.File`` reads: blocks of a fixed size kept in the
+on-disk block store (:mod:`intake_vbo.blocks`), fetched on first use with a
+read-ahead suited to HDF5 (see :data:`BLOCK` and :meth:`StreamFile._plan`). h5py
+holds one global lock, so reads never overlap: the file is deliberately serial.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+from collections import OrderedDict
+from collections.abc import Callable
+from urllib.parse import parse_qs, urlsplit
+
+from .blocks import BlockStore, Entry, entry_key
+from .crash import crash_point
+from .errors import VboError
+from .http import DEFAULT_BACKOFF, TIMEOUT, Backoff, Retry, call, check, session
+
+# Bytes per block, chosen by measurement (benchmarks/measure_stream_blocks.py): a 478 MB
+# experiment written by AllenSDK's writers, one attribute per fresh block store; requests
+# / MB received at 64K, 256K, 512K, 1M, 4M blocks:
+#   max_projection          13/1.0   11/2.9   9/4.7    8/8.4    7/29
+#   trials                  11/0.7    9/2.4   7/3.7    7/7.3    6/25
+#   stimulus_presentations  61/4.3   23/6.0  13/6.8    9/9.4    6/25
+#   dff_traces (84 MB)      48/87    43/94   37/102   33/114   24/168
+# HDF5 metadata is scattered, so small blocks cost requests (61 for the presentations at
+# 64K) and large ones cost bytes (29 MB for a 1 MB image at 4M). Modelled as requests x
+# RTT + bytes / bandwidth on links of 10 ms + 100 MB/s, 30 ms + 50 MB/s and 80 ms + 20 MB/s,
+# 512 KiB gives the least total time over the four on each link, and no attribute takes
+# more than 16% longer than at its own best size.
+BLOCK = 512 << 10
+MAX_AHEAD = 8 << 20  # read-ahead grows while reads are contiguous, up to this
+MAX_REQUEST = 32 << 20  # bytes per request at most (a long read takes several)
+MEMORY = 32 << 20  # recently used blocks kept in memory (HDF5 rereads metadata often)
+_CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+)")
+
+
+class Remote:
+    """Byte ranges of one object version over HTTP(S), pinned to its ETag and size.
+
+    Parameters
+    ----------
+    url : str
+        ``http(s)://.../key?versionId=...`` (path or virtual-host style).
+    etag, size : optional
+        The pin, when known from an earlier response (another process's, say).
+    backoff : Backoff
+        Retry policy.
+
+    Attributes
+    ----------
+    requests, received : int
+        HTTP requests made and body bytes received, for measurements.
+    """
+
+    def __init__(self, url: str, etag: str | None = None, size: int | None = None,
+                 backoff: Backoff = DEFAULT_BACKOFF):  # fmt: skip
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise VboError(f"{url[:200]}: not an http(s) URL")
+        self.url, self.etag, self.size, self.backoff = url, etag, size, backoff
+        self.name = url.split("?", 1)[0]
+        self.path = parts.path
+        self.version_id = (parse_qs(parts.query).get("versionId") or [None])[0]
+        self.requests = self.received = 0
+
+    def get(self, start: int, stop: int, sink: Callable[[bytes], object]) -> int:
+        """Deliver bytes ``[start, stop)`` to ``sink`` in order; return how many.
+
+        ``stop`` is clamped at the object's size (learnt from the first response
+        if unknown). A transient failure retries the rest, after what was delivered.
+        """
+        done = start
+
+        def once() -> None:
+            nonlocal done
+            end = stop if self.size is None else min(stop, self.size)
+            if done >= end:
+                return
+            headers = {"Range": f"bytes={done}-{end - 1}", "Accept-Encoding": "identity"}
+            if self.etag:
+                headers["If-Match"] = self.etag
+            self.requests += 1
+            with session().get(self.url, headers=headers, stream=True, timeout=TIMEOUT) as r:
+                last = self._validate(r, done, end)
+                for chunk in r.iter_content(1 << 16):
+                    chunk = chunk[: last + 1 - done]
+                    self.received += len(chunk)
+                    sink(chunk)
+                    done += len(chunk)
+                if done <= last:
+                    raise Retry(f"truncated body from {self.name}: ended at {done} of {last + 1}")
+
+        call(once, self.name, self.backoff)
+        return done - start
+
+    def _validate(self, r, first: int, end: int) -> int:
+        """Check a response to ``bytes=first-(end-1)``; pin ETag and size; return its last byte."""
+        asked = f"bytes={first}-{end - 1}"
+        if r.status_code == 412:
+            r.close()
+            raise VboError(
+                f"{self.name}: the object changed (HTTP 412 Precondition Failed for "
+                f"If-Match {self.etag}); cannot stream it"
+            )
+        check(r, self.name)
+        if r.status_code != 206:
+            raise VboError(
+                f"{self.name}: answered a Range request ({asked}) with HTTP {r.status_code}, "
+                "not 206 Partial Content"
+            )
+        content_range = r.headers.get("Content-Range")
+        match = _CONTENT_RANGE.fullmatch((content_range or "").strip())
+        if not match:
+            raise VboError(f"{self.name}: missing or malformed Content-Range {content_range!r} "
+                           f"for {asked}")  # fmt: skip
+        lo, hi, total = (int(g) for g in match.groups())
+        if self.size is not None and total != self.size:
+            raise VboError(f"{self.name}: the object's size changed from {self.size} to {total} "
+                           f"(Content-Range {content_range!r})")  # fmt: skip
+        if lo != first or hi != min(end, total) - 1:
+            raise VboError(f"{self.name}: wrong Content-Range {content_range!r} for {asked}")
+        etag = r.headers.get("ETag")
+        if not etag:
+            raise VboError(
+                f"{self.name}: no ETag in the response; cannot pin the reads to one version"
+            )
+        if self.etag is not None and etag != self.etag:
+            raise VboError(f"{self.name}: the object's ETag changed from {self.etag} to {etag}")
+        self.etag, self.size = etag, total
+        return hi
+
+
+class StreamFile(io.RawIOBase):
+    """A read-only, seekable binary file over a URL, its blocks kept in the block store.
+
+    Parameters
+    ----------
+    remote : Remote
+        The object to read.
+    store : BlockStore
+        Where blocks are kept (``<cache root>/blocks``).
+    file_hash : str, optional
+        The file's BLAKE2b: blocks are keyed by it, and a complete set is verified
+        and promoted into the verified cache.
+    cache : Cache, optional
+        The verified cache to promote into (needed with ``file_hash``).
+    block_size : int
+        Bytes per block (:data:`BLOCK`).
+
+    Attributes
+    ----------
+    promoted : Path or None
+        The verified cache file, once every block arrived and matched ``file_hash``.
+    """
+
+    def __init__(self, remote: Remote, store: BlockStore, file_hash: str | None = None,
+                 cache=None, block_size: int = BLOCK):  # fmt: skip
+        super().__init__()
+        self.remote, self.store, self.block_size = remote, store, block_size
+        self.file_hash, self.cache, self.promoted = file_hash, cache, None
+        self._local = None  # the verified cache's copy, once there is one
+        self.name = remote.name
+        self._pos = self._last_end = self._ahead = 0
+        self._memory: OrderedDict[int, bytes] = OrderedDict()
+        self.entry = self._open_entry()
+        self._promote_if_covered()
+
+    def _open_entry(self) -> Entry:
+        remote = self.remote
+        if self.file_hash or remote.version_id:  # immutable content: its blocks may be reused
+            entry = self.store.entry(entry_key(remote.path, remote.version_id, self.file_hash))
+            meta = entry.meta()
+            if meta is not None:
+                remote.size = meta["size"]
+                if not self.file_hash:  # the same URL's object: pinned to the ETag seen first
+                    remote.etag = meta["etag"]
+                return entry
+        first = self._fetch_plain(0, self.block_size)  # learns size and ETag
+        key = entry_key(remote.path, remote.version_id, self.file_hash, remote.etag)
+        entry = self.store.entry(key)
+        entry.save_meta(remote.size, remote.etag)
+        entry.write(0, first)
+        self._remember(0, first)
+        return entry
+
+    def _promote_if_covered(self) -> None:
+        """A file whose blocks cover it (a crash came before its promotion) goes in now."""
+        if self.file_hash and self.cache is not None:
+            self._use_local(promote=True)
+
+    def _fetch_plain(self, start: int, stop: int) -> bytes:
+        out = bytearray()
+        self.remote.get(start, stop, out.extend)
+        return bytes(out)
+
+    @property
+    def size(self) -> int:
+        """The file's size in bytes."""
+        return self.remote.size
+
+    # -- the io.RawIOBase interface h5py uses ----------------------------------------
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        base = {os.SEEK_SET: 0, os.SEEK_CUR: self._pos, os.SEEK_END: self.size}[whence]
+        if base + offset < 0:
+            raise ValueError(f"negative seek position {base + offset}")
+        self._pos = base + offset
+        return self._pos
+
+    def readinto(self, buffer) -> int:
+        if self.closed:
+            raise ValueError("I/O operation on closed file")
+        view = memoryview(buffer).cast("B")
+        start, stop = self._pos, min(self._pos + len(view), self.size)
+        if start >= stop:
+            return 0
+        self._ensure(start, stop)
+        if self._local is not None:
+            self._local.seek(start)
+            written = self._local.readinto(view[: stop - start])
+            self._pos = start + written
+            return written
+        written, offset = 0, start - start % self.block_size
+        while offset < stop:
+            data = self._block(offset)
+            lo, hi = max(start, offset) - offset, min(stop, offset + len(data)) - offset
+            view[written : written + hi - lo] = data[lo:hi]
+            written += hi - lo
+            offset += self.block_size
+        self._pos = stop
+        return written
+
+    def close(self) -> None:
+        self._memory.clear()
+        if self._local is not None:
+            self._local.close()
+        super().close()
+
+    # -- blocks -------------------------------------------------------------------------
+
+    def _length(self, offset: int) -> int:
+        return min(self.block_size, self.size - offset)
+
+    def _present(self, offset: int) -> bool:
+        return offset in self._memory or self.entry.has(offset, self._length(offset))
+
+    def _block(self, offset: int) -> bytes:
+        """One block: from memory, else the store, else (evicted meanwhile) the network."""
+        data = self._memory.get(offset)
+        if data is None:
+            data = self.entry.read(offset, self._length(offset))
+            if data is None:
+                self._fetch(offset, offset + self._length(offset))
+                data = self._memory[offset]
+            self._remember(offset, data)
+        self._memory.move_to_end(offset)
+        return data
+
+    def _remember(self, offset: int, data: bytes) -> None:
+        self._memory[offset] = data
+        while len(self._memory) * self.block_size > MEMORY and len(self._memory) > 1:
+            self._memory.popitem(last=False)
+
+    def _ensure(self, start: int, stop: int) -> None:
+        """Fetch the missing blocks under ``[start, stop)`` plus read-ahead, coalesced.
+
+        With the file's hash known, a file that reached the verified cache (here or
+        in another process) is read from there instead.
+        """
+        if self._local is not None:
+            return
+        plan = self._plan(start, stop)
+        if plan and self._use_local():
+            return
+        for lo, hi in plan:
+            self._fetch(lo, hi)
+        self._last_end = stop
+        if plan and self._use_local(promote=True):
+            self._memory.clear()
+
+    def _use_local(self, promote: bool = False) -> bool:
+        """Switch to the verified cache's copy if there is one (promoting first if asked)."""
+        if not self.file_hash or self.cache is None:
+            return False
+        entry, size, bs = self.entry, self.size, self.block_size
+        if (
+            promote
+            and entry.covered(size, bs)
+            and entry.promote(self.cache, self.file_hash, size, bs, self.name)
+        ):
+            self.promoted = self.cache.path(self.file_hash)
+        if not self.cache.has(self.file_hash):
+            return False
+        self._local = open(self.cache.path(self.file_hash), "rb")  # noqa: SIM115 (closed in close)
+        return True
+
+    def _plan(self, start: int, stop: int) -> list[tuple[int, int]]:
+        """The byte ranges to request: runs of missing blocks, the last one read ahead.
+
+        HDF5 reads its metadata in small scattered pieces, then datasets in large or
+        sequential ones. So a read far from the last one fetches only its own blocks,
+        and each read that continues where the previous one ended doubles the
+        read-ahead (one block, two, four, ... up to MAX_AHEAD); a jump resets it.
+        Consecutive missing blocks go in one request (up to MAX_REQUEST).
+        """
+        bs = self.block_size
+        self._ahead = min(max(bs, 2 * self._ahead), MAX_AHEAD) if start == self._last_end else 0
+        first, last = start - start % bs, (stop - 1) - (stop - 1) % bs
+        missing = [o for o in range(first, last + 1, bs) if not self._present(o)]
+        if missing:
+            self.entry.rescan()  # another process may have fetched them meanwhile
+            missing = [o for o in missing if not self._present(o)]
+        runs: list[list[int]] = []
+        for offset in missing:
+            if runs and runs[-1][1] == offset and offset + bs - runs[-1][0] <= MAX_REQUEST:
+                runs[-1][1] = offset + bs
+            else:
+                runs.append([offset, offset + bs])
+        if runs and runs[-1][1] == last + bs:
+            end = runs[-1][1]
+            limit = min(self.size, end + self._ahead, runs[-1][0] + MAX_REQUEST)
+            while end < limit and not self._present(end):
+                end += bs
+            runs[-1][1] = end
+        return [(lo, min(hi, self.size)) for lo, hi in runs]
+
+    def _fetch(self, start: int, stop: int) -> None:
+        """One request (retried as needed) for the blocks ``[start, stop)``, stored as they come."""
+        pending = bytearray()
+        offset = start
+
+        def sink(chunk: bytes) -> None:
+            nonlocal offset
+            pending.extend(chunk)
+            while len(pending) >= self._length(offset) > 0:
+                n = self._length(offset)
+                data = bytes(pending[:n])
+                del pending[:n]
+                self.entry.write(offset, data)
+                self._remember(offset, data)
+                offset += n
+                crash_point("ranges:mid-response")
+
+        self.remote.get(start, stop, sink)
+
+
+def open_url(url: str, file_hash: str | None = None, cache_root: str | os.PathLike | None = None,
+             block_size: int = BLOCK, backoff: Backoff = DEFAULT_BACKOFF):  # fmt: skip
+    """A binary file over ``url``: the verified cache's copy if there is one, else streamed.
+
+    Parameters
+    ----------
+    url : str
+        ``http(s)://.../key?versionId=...``.
+    file_hash : str, optional
+        The file's BLAKE2b (a catalog knows it): blocks are then keyed by it, and a
+        file whose blocks cover it is verified and promoted into the cache.
+    cache_root : str or path, optional
+        The cache root (default :func:`intake_vbo.cache.cache_dir`); blocks go in
+        ``<cache_root>/blocks``.
+    block_size : int
+        Bytes per block.
+    backoff : Backoff
+        Retry policy.
+
+    Returns
+    -------
+    StreamFile or a local file object
+        Pass it to ``open_experiment`` / ``open_session`` / ``h5py.File``.
+    """
+    from .cache import Cache, cache_dir
+
+    cache = Cache(cache_root if cache_root is not None else cache_dir(), backoff)
+    if file_hash and cache.has(file_hash):
+        return open(cache.path(file_hash), "rb")
+    remote = Remote(url, backoff=backoff)
+    return StreamFile(remote, BlockStore(cache.root), file_hash, cache, block_size)
