@@ -4,7 +4,8 @@ Generates (or reuses) the full-scale sample release, serves it on a loopback S3 
 runs the chosen benchmarks and prints one Markdown table: our figure, the reference
 beside it, their ratio and the target. Only 127.0.0.1 is ever contacted.
 
-Usage: ``.venv/bin/python benchmarks/run.py [--only build,read,sql,cache,fetch,views] [--repeat N]``
+Usage: ``.venv/bin/python benchmarks/run.py [--only build,read,sql,cache,fetch,views,range,dask]
+[--repeat N]``
 """
 
 from __future__ import annotations
@@ -19,14 +20,16 @@ from pathlib import Path
 
 import bench_build
 import bench_cache
+import bench_dask
 import bench_fetch
+import bench_range
 import bench_read
 import bench_sql
 import bench_views
 from common import Row, load_average
 from serve import sample_release, served
 
-BENCHMARKS = ("build", "read", "sql", "cache", "fetch", "views")
+BENCHMARKS = ("build", "read", "sql", "cache", "fetch", "views", "range", "dask")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -37,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         sys.exit(f"run.py: unknown benchmark(s) {', '.join(sorted(unknown))}; "
                  f"choose from {', '.join(BENCHMARKS)}")  # fmt: skip
-    moto = bool(set(chosen) - {"fetch", "views"})  # fetch serves its own files (SeaweedFS)
+    moto = bool(set(chosen) - {"fetch", "views", "range", "dask"})  # these serve their own
     release = None
     if moto:
         _progress("generating the full-scale sample release (cached in .sample-cache/)")
@@ -72,6 +75,12 @@ def main(argv: list[str] | None = None) -> int:
     if "views" in chosen:
         _progress("views (the large experiment; ours, then AllenSDK)")
         rows += bench_views.run(args.repeat)
+    if "range" in chosen:
+        _progress("range (the large experiment over a shaped link; ours, curl, remfile)")
+        rows += bench_range.run(args.repeat)
+    if "dask" in chosen:
+        _progress("dask (40 medium experiments over a shaped link; a loop, then 1-4 workers)")
+        rows += bench_dask.run(args.repeat)
     print(_header(args.repeat, load_before, release))
     print(format_table(rows))
     return 0

@@ -30,17 +30,20 @@ from .http import DEFAULT_BACKOFF, TIMEOUT, Backoff, Retry, call, check, session
 
 # Bytes per block, chosen by measurement (benchmarks/measure_stream_blocks.py): a 478 MB
 # experiment written by AllenSDK's writers, one attribute per fresh block store; requests
-# / MB received at 64K, 256K, 512K, 1M, 4M blocks:
-#   max_projection          13/1.0   11/2.9   9/4.7    8/8.4    7/29
-#   trials                  11/0.7    9/2.4   7/3.7    7/7.3    6/25
-#   stimulus_presentations  61/4.3   23/6.0  13/6.8    9/9.4    6/25
-#   dff_traces (84 MB)      48/87    43/94   37/102   33/114   24/168
-# HDF5 metadata is scattered, so small blocks cost requests (61 for the presentations at
-# 64K) and large ones cost bytes (29 MB for a 1 MB image at 4M). Modelled as requests x
-# RTT + bytes / bandwidth on links of 10 ms + 100 MB/s, 30 ms + 50 MB/s and 80 ms + 20 MB/s,
-# 512 KiB gives the least total time over the four on each link, and no attribute takes
-# more than 16% longer than at its own best size.
-BLOCK = 512 << 10
+# / MB received at 64K, 128K, 256K, 512K blocks, a read near the last one (NEAR) reading
+# ahead like a sequential one:
+#   max_projection          13/1.4   13/2.6   11/3.5   9/4.7 (remfile 0.1.15: 12/2.0)
+#   trials                  11/1.1   10/2.1    9/3.3   7/3.7
+#   stimulus_presentations  36/4.7   21/5.2   17/6.4  13/6.8
+#   dff_traces (84 MB)      48/87    46/90    43/94   37/102
+# HDF5 metadata is scattered, so small blocks cost requests and large ones cost bytes
+# (4.7 MB at 512K for a 0.26 MB image). 128 KiB keeps the bytes of a first look within
+# 1.5x of remfile's and its requests near the 512K count; at 20 ms and 25 MB/s per
+# request the four attributes take about the same time at 128K as at 512K.
+BLOCK = 128 << 10
+# A read starting at most this far after the last one ended continues its read-ahead:
+# HDF5 lays a group's metadata and small datasets close together (a table's columns).
+NEAR = 2 << 20
 MAX_AHEAD = 8 << 20  # read-ahead grows while reads are contiguous, up to this
 MAX_REQUEST = 32 << 20  # bytes per request at most (a long read takes several)
 MEMORY = 32 << 20  # recently used blocks kept in memory (HDF5 rereads metadata often)
@@ -157,8 +160,9 @@ class StreamFile(io.RawIOBase):
         and promoted into the verified cache.
     cache : Cache, optional
         The verified cache to promote into (needed with ``file_hash``).
-    block_size : int
-        Bytes per block (:data:`BLOCK`).
+    block_size, near : int
+        Bytes per block (:data:`BLOCK`); how far after the last read a read may start
+        and still continue its read-ahead (:data:`NEAR`).
 
     Attributes
     ----------
@@ -167,9 +171,9 @@ class StreamFile(io.RawIOBase):
     """
 
     def __init__(self, remote: Remote, store: BlockStore, file_hash: str | None = None,
-                 cache=None, block_size: int = BLOCK):  # fmt: skip
+                 cache=None, block_size: int = BLOCK, near: int = NEAR):  # fmt: skip
         super().__init__()
-        self.remote, self.store, self.block_size = remote, store, block_size
+        self.remote, self.store, self.block_size, self.near = remote, store, block_size, near
         self.file_hash, self.cache, self.promoted = file_hash, cache, None
         self._local = None  # the verified cache's copy, once there is one
         self.name = remote.name
@@ -321,12 +325,14 @@ class StreamFile(io.RawIOBase):
 
         HDF5 reads its metadata in small scattered pieces, then datasets in large or
         sequential ones. So a read far from the last one fetches only its own blocks,
-        and each read that continues where the previous one ended doubles the
-        read-ahead (one block, two, four, ... up to MAX_AHEAD); a jump resets it.
+        and each read that continues where the previous one ended, or starts a little
+        after it (NEAR), doubles the read-ahead (one block, two, four, ... up to
+        MAX_AHEAD); a jump resets it.
         Consecutive missing blocks go in one request (up to MAX_REQUEST).
         """
         bs = self.block_size
-        self._ahead = min(max(bs, 2 * self._ahead), MAX_AHEAD) if start == self._last_end else 0
+        near = 0 <= start - self._last_end <= self.near
+        self._ahead = min(max(bs, 2 * self._ahead), MAX_AHEAD) if near else 0
         first, last = start - start % bs, (stop - 1) - (stop - 1) % bs
         missing = [o for o in range(first, last + 1, bs) if not self._present(o)]
         if missing:
@@ -367,7 +373,8 @@ class StreamFile(io.RawIOBase):
 
 
 def open_url(url: str, file_hash: str | None = None, cache_root: str | os.PathLike | None = None,
-             block_size: int = BLOCK, backoff: Backoff = DEFAULT_BACKOFF):  # fmt: skip
+             block_size: int = BLOCK, backoff: Backoff = DEFAULT_BACKOFF,
+             near: int = NEAR):  # fmt: skip
     """A binary file over ``url``: the verified cache's copy if there is one, else streamed.
 
     Parameters
@@ -380,8 +387,8 @@ def open_url(url: str, file_hash: str | None = None, cache_root: str | os.PathLi
     cache_root : str or path, optional
         The cache root (default :func:`intake_vbo.cache.cache_dir`); blocks go in
         ``<cache_root>/blocks``.
-    block_size : int
-        Bytes per block.
+    block_size, near : int
+        The read policy (:class:`StreamFile`).
     backoff : Backoff
         Retry policy.
 
@@ -396,4 +403,4 @@ def open_url(url: str, file_hash: str | None = None, cache_root: str | os.PathLi
     if file_hash and cache.has(file_hash):
         return open(cache.path(file_hash), "rb")
     remote = Remote(url, backoff=backoff)
-    return StreamFile(remote, BlockStore(cache.root), file_hash, cache, block_size)
+    return StreamFile(remote, BlockStore(cache.root), file_hash, cache, block_size, near)

@@ -94,7 +94,7 @@ def test_streamed_attribute_within_budget_then_warm_opens_make_no_request(
 ):
     exp_obj = objects["experiment"]
     url = exp_obj.url(proxy.url)
-    stream = open_url(url, exp_obj.digest, tmp_path, block_size=SMALL)
+    stream = open_url(url, exp_obj.digest, tmp_path, block_size=SMALL, near=0)
     with open_experiment(stream) as exp:
         same(attribute, getattr(exp, attribute), local[attribute])
     requests, sent = requests_to(proxy, exp_obj)
@@ -104,14 +104,14 @@ def test_streamed_attribute_within_budget_then_warm_opens_make_no_request(
     assert not Cache(tmp_path).has(exp_obj.digest)  # parts only: nothing promoted
 
     # a new object in this process, then a new process: no request at all
-    again = open_url(url, exp_obj.digest, tmp_path, block_size=SMALL)
+    again = open_url(url, exp_obj.digest, tmp_path, block_size=SMALL, near=0)
     with open_experiment(again) as exp:
         same(attribute, getattr(exp, attribute), local[attribute])
     code = f"""
         import sys
         from intake_vbo.nwb import open_experiment
         from intake_vbo.ranges import open_url
-        stream = open_url({url!r}, {exp_obj.digest!r}, {str(tmp_path)!r}, block_size={SMALL})
+        stream = open_url({url!r}, {exp_obj.digest!r}, {str(tmp_path)!r}, block_size={SMALL}, near=0)
         with open_experiment(stream) as exp:
             print(repr(getattr(exp, {attribute!r}))[:40])
         print(stream.remote.requests)
@@ -136,7 +136,7 @@ def test_open_experiment_takes_a_url(objects, proxy, tmp_path, monkeypatch, loca
 
 def test_a_complete_stream_is_verified_and_promoted(objects, proxy, tmp_path):
     obj = objects["bytes"]
-    stream = open_url(obj.url(proxy.url), obj.digest, tmp_path, block_size=16 << 10)
+    stream = open_url(obj.url(proxy.url), obj.digest, tmp_path, block_size=16 << 10, near=0)
     assert stream.read(1000) == obj.body[:1000]
     stream.seek(150_000)
     assert stream.read() == obj.body[150_000:]  # one request for the missing run
@@ -157,7 +157,7 @@ def test_a_complete_stream_is_verified_and_promoted(objects, proxy, tmp_path):
 def test_content_unlike_its_hash_is_never_promoted(objects, proxy, tmp_path):
     obj = objects["bytes"]
     wrong = hashlib.blake2b(b"something else").hexdigest()
-    stream = open_url(obj.url(proxy.url), wrong, tmp_path, block_size=64 << 10)
+    stream = open_url(obj.url(proxy.url), wrong, tmp_path, block_size=64 << 10, near=0)
     with pytest.raises(VboError, match="does not match blake2b") as info:
         stream.read()
     assert "\n" not in str(info.value) and obj.key in str(info.value)
@@ -177,7 +177,7 @@ def test_content_unlike_its_hash_is_never_promoted(objects, proxy, tmp_path):
 )
 def test_a_mis_answering_server_is_a_one_line_error(objects, proxy, tmp_path, fault, message):
     obj = objects["bytes"]
-    stream = open_url(obj.url(proxy.url), None, tmp_path, block_size=16 << 10)  # 1st block
+    stream = open_url(obj.url(proxy.url), None, tmp_path, block_size=16 << 10, near=0)  # 1st block
     proxy.script = [fault]
     stream.seek(16 << 10)
     with pytest.raises(VboError) as info:
@@ -190,7 +190,7 @@ def test_a_mis_answering_server_is_a_one_line_error(objects, proxy, tmp_path, fa
 
 def test_a_mis_answer_inside_h5py_is_the_same_one_line_error(objects, proxy, tmp_path):
     exp_obj = objects["experiment"]
-    stream = open_url(exp_obj.url(proxy.url), None, tmp_path, block_size=SMALL)
+    stream = open_url(exp_obj.url(proxy.url), None, tmp_path, block_size=SMALL, near=0)
     with open_experiment(stream) as exp:
         proxy.script = ["etag"] * 10
         with pytest.raises(VboError, match="ETag changed from") as info:
@@ -222,7 +222,7 @@ def test_if_match_is_sent_and_a_stale_etag_gets_412_from_the_server(objects, s3_
 
 def test_faults_are_retried_and_resumed(objects, proxy, tmp_path):
     obj = objects["bytes"]
-    stream = open_url(obj.url(proxy.url), None, tmp_path, block_size=16 << 10)
+    stream = open_url(obj.url(proxy.url), None, tmp_path, block_size=16 << 10, near=0)
     proxy.script = ["503", "reset-body", "truncate", "500"]
     stream.seek(20_000)
     assert stream.read() == obj.body[20_000:]
@@ -238,7 +238,7 @@ def test_a_read_killed_midway_leaves_no_damaged_block(objects, proxy, tmp_path, 
     url = obj.url(proxy.url)
     code = f"""
         from intake_vbo.ranges import open_url
-        stream = open_url({url!r}, {obj.digest!r}, {str(tmp_path)!r}, block_size=16384)
+        stream = open_url({url!r}, {obj.digest!r}, {str(tmp_path)!r}, block_size=16384, near=0)
         stream.seek(50_000)
         stream.read()
         """
@@ -247,7 +247,7 @@ def test_a_read_killed_midway_leaves_no_damaged_block(objects, proxy, tmp_path, 
     ok, damaged, stray = blocks.check(tmp_path)
     assert damaged == [] and stray == []
     assert len(ok) == STORED_BEFORE[step]
-    stream = open_url(url, obj.digest, tmp_path, block_size=16 << 10)
+    stream = open_url(url, obj.digest, tmp_path, block_size=16 << 10, near=0)
     assert stream.read() == obj.body
     assert Cache(tmp_path).path(obj.digest).read_bytes() == obj.body
 
@@ -257,13 +257,13 @@ def test_killed_before_promotion_promotes_on_the_next_open(objects, proxy, tmp_p
     url = obj.url(proxy.url)
     code = f"""
         from intake_vbo.ranges import open_url
-        open_url({url!r}, {obj.digest!r}, {str(tmp_path)!r}, block_size=16384).read()
+        open_url({url!r}, {obj.digest!r}, {str(tmp_path)!r}, block_size=16384, near=0).read()
         """
     out = run_python(code, VBO_CRASH_AT="blocks:before-promote")
     assert out.returncode == -9, out.stderr
     assert not Cache(tmp_path).has(obj.digest)
     before = requests_to(proxy, obj)
-    stream = open_url(url, obj.digest, tmp_path, block_size=16 << 10)
+    stream = open_url(url, obj.digest, tmp_path, block_size=16 << 10, near=0)
     assert stream.promoted == Cache(tmp_path).path(obj.digest)  # no request needed
     assert stream.read() == obj.body
     assert requests_to(proxy, obj) == before
@@ -275,7 +275,7 @@ def test_many_processes_stream_one_file_at_once(objects, proxy, tmp_path):
         import hashlib
         from intake_vbo.ranges import open_url
         stream = open_url({obj.url(proxy.url)!r}, {obj.digest!r}, {str(tmp_path)!r},
-                          block_size=16384)
+                          block_size=16384, near=0)
         parts = []
         for start in (150_000, 30_000, 0):  # out of order, so their writes interleave
             stream.seek(start)
@@ -304,18 +304,18 @@ def test_many_processes_stream_one_file_at_once(objects, proxy, tmp_path):
 def test_an_unversioned_url_is_pinned_to_its_etag(objects, proxy, tmp_path):
     obj = objects["bytes"]
     url = f"{proxy.url}/{BUCKET}/{obj.key}"  # the latest version, whatever it is
-    stream = open_url(url, None, tmp_path, block_size=16 << 10)
+    stream = open_url(url, None, tmp_path, block_size=16 << 10, near=0)
     assert stream.read() == obj.body
     key = blocks.entry_key(f"/{BUCKET}/{obj.key}", None, None, stream.remote.etag)
     assert stream.entry.folder.name == key
-    again = open_url(url, None, tmp_path, block_size=16 << 10)
+    again = open_url(url, None, tmp_path, block_size=16 << 10, near=0)
     assert again.read() == obj.body
     assert again.remote.requests == 1  # its content may have changed: one look, at block 0
 
 
 def test_verify_finds_a_flipped_bit_in_a_block(objects, proxy, tmp_path, capsys):
     obj = objects["bytes"]
-    stream = open_url(obj.url(proxy.url), None, tmp_path, block_size=16 << 10)
+    stream = open_url(obj.url(proxy.url), None, tmp_path, block_size=16 << 10, near=0)
     stream.seek(40_000)
     assert stream.read(30_000) == obj.body[40_000:70_000]
     victim = sorted(tmp_path.glob("blocks/*/*.blk"))[-1]
@@ -327,7 +327,7 @@ def test_verify_finds_a_flipped_bit_in_a_block(objects, proxy, tmp_path, capsys)
     assert report.damaged == [victim] and len(report.ok) >= 2 and report.foreign == []
     assert victim.exists()  # reported, left alone without repair
     # a damaged block is never served: a new reader fetches it again
-    again = open_url(obj.url(proxy.url), None, tmp_path, block_size=16 << 10)
+    again = open_url(obj.url(proxy.url), None, tmp_path, block_size=16 << 10, near=0)
     again.seek(40_000)
     assert again.read(30_000) == obj.body[40_000:70_000]
     data[7] ^= 1
@@ -343,7 +343,7 @@ def test_the_cap_evicts_least_recently_used_blocks(objects, proxy, tmp_path, mon
     monkeypatch.setenv("VBO_STREAM_CACHE_MAX", "64K")  # four blocks
 
     def read_block(index: int) -> None:  # a reader of its own: no read-ahead, no memory
-        stream = open_url(obj.url(proxy.url), None, tmp_path, block_size=bs)
+        stream = open_url(obj.url(proxy.url), None, tmp_path, block_size=bs, near=0)
         stream.seek(index * bs)
         assert stream.read(100) == obj.body[index * bs : index * bs + 100]
 
