@@ -111,7 +111,8 @@ def test_streamed_attribute_within_budget_then_warm_opens_make_no_request(
         import sys
         from intake_vbo.nwb import open_experiment
         from intake_vbo.ranges import open_url
-        stream = open_url({url!r}, {exp_obj.digest!r}, {str(tmp_path)!r}, block_size={SMALL}, near=0)
+        stream = open_url({url!r}, {exp_obj.digest!r}, {str(tmp_path)!r},
+                          block_size={SMALL}, near=0)
         with open_experiment(stream) as exp:
             print(repr(getattr(exp, {attribute!r}))[:40])
         print(stream.remote.requests)
