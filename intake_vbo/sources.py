@@ -371,8 +371,8 @@ def _as_ids(value, name: str) -> list[int] | None:
     """A list of integer ids from a parameter; None (every file) when empty."""
     if value is None or isinstance(value, str) and not value.strip():
         return None
-    if isinstance(value, str):
-        value = value.strip().strip("[]").split(",")
+    if isinstance(value, str):  # intake may render the list as its text
+        value = [v.strip(" '\"") for v in value.strip().strip("[]()").split(",")]
     try:
         values = list(value)
     except TypeError:

@@ -133,7 +133,8 @@ def check_table(table: str, kind: str) -> TableMeta:
     meta = TABLES.get(table)
     if meta is None or kind not in meta.kinds:
         choices = ", ".join(tables_of(kind))
-        raise VboError(f"{kind} tables: unknown table {table!r}; choose one of {choices}")
+        label = kind.replace("_", " ")
+        raise VboError(f"{label} tables: unknown table {table!r}; choose one of {choices}")
     return meta
 
 

@@ -100,3 +100,22 @@ def test_demo_without_the_extra_says_what_to_install(tmp_path):
     assert done.stderr.count("\n") == 1
     assert "pip install 'intake-vbo[demo]'" in done.stderr and "moto" in done.stderr
     assert not any(tmp_path.iterdir())
+
+
+def test_readme_layout_matches_the_package():
+    """The Development section of the README lists every module, and only those."""
+    readme = (PACKAGE.parent / "README.md").read_text()
+    block = readme.split("\nintake_vbo/\n", 1)[1].split("\n```", 1)[0]
+    listed, folder = set(), ""
+    for line in block.splitlines():
+        indent = len(line) - len(line.lstrip())
+        name = line.split()[0] if line.strip() else ""
+        if indent == 2 and name.endswith("/"):
+            folder = name
+        elif indent in (2, 4) and name.endswith(".py"):
+            listed.add((folder if indent == 4 else "") + name)
+        elif indent == 0 and name:
+            break  # past intake_vbo/
+    on_disk = {str(p.relative_to(PACKAGE)) for p in PACKAGE.rglob("*.py")}
+    on_disk -= {p for p in on_disk if p.endswith("__init__.py") and "/" in p}
+    assert listed == on_disk
