@@ -135,6 +135,9 @@ class Remote:
                            f"(Content-Range {content_range!r})")  # fmt: skip
         if lo != first or hi != min(end, total) - 1:
             raise VboError(f"{self.name}: wrong Content-Range {content_range!r} for {asked}")
+        served = r.headers.get("x-amz-version-id")
+        if self.version_id and served and served != self.version_id:
+            raise VboError(f"{self.name}: answered for version {served}, not {self.version_id}")
         etag = r.headers.get("ETag")
         if not etag:
             raise VboError(

@@ -26,12 +26,19 @@ from urllib.parse import urlsplit
 import requests
 
 FAULTS = ("500", "503", "reset-headers", "reset-body", "truncate", "slow")
-PASSED_HEADERS = ("Content-Type", "Content-Range", "Accept-Ranges", "ETag", "Last-Modified")
+PASSED_HEADERS = (
+    "Content-Type",
+    "Content-Range",
+    "Accept-Ranges",
+    "ETag",
+    "Last-Modified",
+    "x-amz-version-id",
+)
 SLOW = 4 << 20  # bytes per second of a "slow" fault
 # Mis-answers to a Range request, scripted by the streaming tests: a 412 Precondition
 # Failed; a 206 with its Content-Range shifted by one byte ("badrange") or left out
 # ("nocrange"); a 206 whose ETag is another one ("etag"). (A 200: "norange".)
-MISANSWERS = ("412", "badrange", "nocrange", "etag")
+MISANSWERS = ("412", "badrange", "nocrange", "etag", "version")
 BLOCK = 64 << 10
 
 
@@ -236,6 +243,8 @@ class _Handler(BaseHTTPRequestHandler):
                 value = f"bytes {lo + 1}-{hi + 1}/{total}"
             if name == "ETag" and request.fault == "etag":
                 value = '"another-etag"'
+            if name == "x-amz-version-id" and request.fault == "version":
+                value = "another-version"
             self.send_header(name, value)
         self.send_header("Content-Length", str(len(upstream.content)))
         self.end_headers()

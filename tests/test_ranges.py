@@ -173,6 +173,7 @@ def test_content_unlike_its_hash_is_never_promoted(objects, proxy, tmp_path):
         ("badrange", "wrong Content-Range 'bytes 16385-"),
         ("nocrange", "missing or malformed Content-Range None"),
         ("etag", "ETag changed from"),
+        ("version", "answered for version another-version"),
         ("412", "HTTP 412 Precondition Failed"),
     ],
 )
