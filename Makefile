@@ -23,8 +23,8 @@ lint: install
 test: install lint
 	$(BIN)/pytest
 
-quick: install
-	$(BIN)/pytest -m "not slow"
+quick: install  # two test processes (pytest-xdist): one per core
+	$(BIN)/pytest -m "not slow" -n 2
 
 bench: install
 	$(BIN)/python benchmarks/run.py

@@ -43,8 +43,8 @@ def loopback_only():
     socket.socket.connect, socket.socket.connect_ex = real_connect, real_connect_ex
 
 
-# The sample release the tests serve: every table at 5% of real scale, three versions.
-SCALE = 0.05
+# The sample release the tests serve: every table at 2% of real scale, three versions.
+SCALE = 0.02
 
 
 @pytest.fixture(scope="session")

@@ -29,11 +29,11 @@ from intake_vbo.sample.release import (
     object_path,
 )
 from intake_vbo.sample.s3 import (
+    Served,
     create_bucket,
     publish,
     put_object,
     s3_client,
-    serve_sample,
     start_server,
 )
 
@@ -61,10 +61,13 @@ def header(release: Path, version: str, name: str) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory):
-    """A small sample release, generated afresh, published on its own loopback server."""
-    with serve_sample(tmp_path_factory.mktemp("sample"), scale=SCALE) as served:
-        yield served
+def served(sample_release):
+    """The session's sample release, published on a loopback server of this module's own."""
+    server, endpoint = start_server()
+    try:
+        yield Served(publish(sample_release, endpoint), endpoint, sample_release, server)
+    finally:
+        server.stop()
 
 
 @pytest.fixture(scope="module")
