@@ -8,6 +8,7 @@ DuckDB file, so readers take no lock and a build in progress never blocks them.
 
 from __future__ import annotations
 
+import warnings
 import weakref
 
 from intake.source.base import DataSource, Schema
@@ -15,6 +16,13 @@ from intake.source.base import DataSource, Schema
 from . import __version__
 from .errors import VboError
 from .resolve import LABELS
+
+# intake 2.0 warns this for every string parameter value, shell command or not
+# (intake.catalog.utils.expand_defaults); ours never are. Loaded with the catalog's
+# drivers, so before any of our sources is made.
+warnings.filterwarnings(
+    "ignore", "Shell command not executed due to getshell=False", UserWarning, "intake"
+)
 
 
 class TableSource(DataSource):
