@@ -215,8 +215,9 @@ class Bench:
             _progress(f"range: parallel downloads, run {i + 1} of {repeat}")
             root = self.work / f"cache-{i}"
             runs["shaped"].append(self.fetch(root, CONNECTIONS, shaped=True))
-            runs["many"].append(self.fetch(root, CONNECTIONS, shaped=False))
-            runs["one"].append(self.fetch(root, 1, shaped=False))
+            # the two unshaped runs alternate in order: neither always follows a big write
+            for name in ("many", "one") if i % 2 == 0 else ("one", "many"):
+                runs[name].append(self.fetch(root, CONNECTIONS if name == "many" else 1, False))
             runs["curl"].append(self.curl(str(self.work / "curl.nwb"), False, None, 0.0))
         shaped, curl = _median(runs["shaped"]), _median(self.curl_runs)
         many, one, direct = _median(runs["many"]), _median(runs["one"]), _median(runs["curl"])
