@@ -85,7 +85,33 @@ def _index_column(table: str) -> str:
     return FRAME_INDEX[table]
 
 
-class NWBSource(DataSource):
+class _VersionFiles(DataSource):
+    """What both NWB drivers share: a version's files, where they are fetched and kept."""
+
+    def _locate(self, kind, version, files, behavior_sessions, bucket_url, cache_dir, stream):
+        if kind not in LABELS:
+            raise VboError(f"{self.name} source: unknown kind {kind!r}")
+        self.kind, self.release_version = kind, str(version)
+        self.files, self.behavior_sessions = files, behavior_sessions
+        self.bucket_url, self.cache_dir = bucket_url, cache_dir
+        self.stream = _as_bool(stream, "stream")
+
+    def _entries(self, ids) -> dict[int, dict]:
+        """The manifest entry of each id (every file of the kind for None), read at once."""
+        from .resolve import resolve_files
+
+        return resolve_files(
+            self.files, self.behavior_sessions, self.kind, ids, self.release_version
+        )
+
+    def _url(self, entry: dict) -> str:
+        """Where a file is fetched from: the bucket (or ``VBO_BUCKET_URL``) at its version."""
+        from .release import bucket_url, object_url
+
+        return object_url(bucket_url(recorded=self.bucket_url), entry["key"], entry["version_id"])
+
+
+class NWBSource(_VersionFiles):
     """The NWB file of one behavior session or ophys experiment, fetched on first use.
 
     Parameters
@@ -129,13 +155,8 @@ class NWBSource(DataSource):
         metadata: dict | None = None,
     ):
         super().__init__(metadata=metadata)
-        if kind not in LABELS:
-            raise VboError(f"NWB source: unknown kind {kind!r}")
-        self.kind, self.release_version = kind, str(version)
+        self._locate(kind, version, files, behavior_sessions, bucket_url, cache_dir, stream)
         self.id = _as_id(id, f"{kind}_id")
-        self.files, self.behavior_sessions = files, behavior_sessions
-        self.bucket_url, self.cache_dir = bucket_url, cache_dir
-        self.stream = _as_bool(stream, "stream")
         self._row: dict | None = None
         # Objects read() returned, closed with the source; held weakly, so an object
         # the user drops is collected (and closes its file) without waiting for us.
@@ -148,12 +169,7 @@ class NWBSource(DataSource):
         return self._row
 
     def _resolve(self) -> dict:
-        from .resolve import resolve_files
-
-        found = resolve_files(
-            self.files, self.behavior_sessions, self.kind, [self.id], self.release_version
-        )
-        return found[self.id]
+        return self._entries([self.id])[self.id]
 
     def cache(self):
         """The cache this source fetches into."""
@@ -163,10 +179,7 @@ class NWBSource(DataSource):
 
     def url(self) -> str:
         """Where the file is fetched from: the bucket (or ``VBO_BUCKET_URL``) at its version."""
-        from .release import bucket_url, object_url
-
-        entry = self.file_entry()
-        return object_url(bucket_url(recorded=self.bucket_url), entry["key"], entry["version_id"])
+        return self._url(self.file_entry())
 
     def fetch(self) -> str:
         """Download the file into the cache if needed (verified) and return its local path."""
@@ -231,7 +244,7 @@ class NWBSource(DataSource):
         self._views.clear()
 
 
-class NWBTablesSource(DataSource):
+class NWBTablesSource(_VersionFiles):
     """One table of many sessions or experiments: a dask DataFrame, one partition per file.
 
     Each partition is the objects' attribute (``dff_traces``, ``trials``, ...) of one
@@ -275,14 +288,10 @@ class NWBTablesSource(DataSource):
         from .tablemeta import check_table
 
         super().__init__(metadata=metadata)
-        if kind not in LABELS:
-            raise VboError(f"NWB tables source: unknown kind {kind!r}")
+        self._locate(kind, version, files, behavior_sessions, bucket_url, cache_dir, stream)
         check_table(table, kind)
-        self.kind, self.table, self.release_version = kind, table, str(version)
+        self.table = table
         self.ids = _as_ids(ids, f"{kind}_ids")
-        self.files, self.behavior_sessions = files, behavior_sessions
-        self.bucket_url, self.cache_dir = bucket_url, cache_dir
-        self.stream = _as_bool(stream, "stream")
         self._parts: list | None = None
 
     def file_parts(self) -> list:
@@ -294,19 +303,13 @@ class NWBTablesSource(DataSource):
         if self._parts is None:
             from .cache import cache_dir
             from .partitions import FilePart
-            from .release import bucket_url, object_url
-            from .resolve import resolve_files
 
-            found = resolve_files(
-                self.files, self.behavior_sessions, self.kind, self.ids, self.release_version
-            )
-            bucket = bucket_url(recorded=self.bucket_url)
             root = str(cache_dir(self.cache_dir))
             self._parts = [
-                FilePart(self.kind, self.table, ident, url, e["file_hash"], root, self.stream)
-                for ident, e in found.items()
-                for url in [object_url(bucket, e["key"], e["version_id"])]
-            ]
+                FilePart(self.kind, self.table, ident, self._url(e), e["file_hash"], root,
+                         self.stream)
+                for ident, e in self._entries(self.ids).items()
+            ]  # fmt: skip
         return self._parts
 
     def _meta(self):
