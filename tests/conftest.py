@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import socket
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -106,3 +108,32 @@ def snapshot(root: Path) -> dict[str, tuple[bytes, int]]:
         for p in sorted(root.rglob("*"))
         if p.is_file() and p.name != ".build.lock"
     }
+
+
+@dataclass(frozen=True)
+class Uploaded:
+    """An object put in a bucket of the loopback server: its bytes, key and version."""
+
+    bucket: str
+    key: str
+    version_id: str
+    data: bytes
+
+    @property
+    def digest(self) -> str:
+        return hashlib.blake2b(self.data).hexdigest()
+
+    @property
+    def path(self) -> str:  # what the proxy counts by
+        return f"/{self.bucket}/{self.key}"
+
+    def url(self, base: str) -> str:
+        return f"{base}{self.path}?versionId={self.version_id}"
+
+
+def upload(endpoint_url: str, bucket: str, key: str, data: bytes) -> Uploaded:
+    """Put ``data`` under ``key`` (the bucket made versioned and public first, if new)."""
+    from intake_vbo.sample.s3 import create_bucket, put_object
+
+    create_bucket(endpoint_url, bucket)
+    return Uploaded(bucket, key, put_object(endpoint_url, key, data, bucket=bucket), data)

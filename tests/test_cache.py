@@ -19,12 +19,12 @@ from pathlib import Path
 
 import pytest
 from cache_worker import ReportingCache
+from conftest import Uploaded, upload
 from faultproxy import FaultProxy
 
 from intake_vbo.cache import Cache, cache_dir, fetch_many
 from intake_vbo.errors import VboError
 from intake_vbo.http import Backoff
-from intake_vbo.sample.s3 import create_bucket, s3_client
 from intake_vbo.stream import CHUNK, hash_file
 from intake_vbo.upkeep import adopt, verify
 
@@ -35,38 +35,18 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 @dataclass
-class Obj:
-    key: str
-    version_id: str
-    data: bytes
-
-    @property
-    def digest(self) -> str:
-        return hashlib.blake2b(self.data).hexdigest()
-
-    @property
-    def path(self) -> str:  # what the proxy counts by
-        return f"/{BUCKET}/{self.key}"
-
-    def url(self, base: str) -> str:
-        return f"{base}{self.path}?versionId={self.version_id}"
-
-
-@dataclass
 class Release:
     endpoint: str
-    objects: list[Obj]
-    big: Obj  # 6 MiB, for interrupted downloads
+    objects: list[Uploaded]
+    big: Uploaded  # 6 MiB, for interrupted downloads
 
 
 @pytest.fixture(scope="module")
 def release(s3_endpoint):
-    create_bucket(s3_endpoint, BUCKET)  # versioned, anonymously readable
-    s3 = s3_client(s3_endpoint)
     rng = random.Random(20240501)
 
-    def put(key: str, data: bytes) -> Obj:
-        return Obj(key, s3.put_object(Bucket=BUCKET, Key=key, Body=data)["VersionId"], data)
+    def put(key: str, data: bytes) -> Uploaded:
+        return upload(s3_endpoint, BUCKET, key, data)
 
     objects = [
         put(f"{PREFIX}behavior_session_{i}.nwb", rng.randbytes(rng.randint(200_000, 2_000_000)))
@@ -132,6 +112,8 @@ def wait_until(condition, alive) -> None:
 
 def test_bulk_fetch_through_faults_verifies_every_file(release, proxy, cache):
     proxy.rate = 0.3
+    # Thread timing decides which request meets which fault: attempts to spare.
+    cache = Cache(cache.root, backoff=Backoff(attempts=20))
     items = [(o.key, o.url(proxy.url), o.digest) for o in release.objects]
     report = fetch_many(cache, items, workers=8, progress=False)
     assert report.failed == []

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import Uploaded, upload
 from faultproxy import FaultProxy
 
 from intake_vbo import blocks
@@ -24,7 +25,6 @@ from intake_vbo.cache import Cache
 from intake_vbo.errors import VboError
 from intake_vbo.nwb import open_experiment
 from intake_vbo.ranges import Remote, StreamFile, open_url
-from intake_vbo.sample.s3 import create_bucket, put_object
 from intake_vbo.upkeep import verify
 
 BUCKET = "t-ranges"
@@ -38,25 +38,12 @@ BUDGET = {"max_projection": (9, 600_000), "trials": (8, 540_000)}
 REPO = Path(__file__).resolve().parents[1]
 
 
-class Obj:
-    """An object in the module's bucket: its bytes, key, version and hash."""
-
-    def __init__(self, endpoint: str, key: str, body: bytes):
-        self.key, self.body = key, body
-        self.version_id = put_object(endpoint, key, body, bucket=BUCKET)
-        self.digest = hashlib.blake2b(body).hexdigest()
-
-    def url(self, base: str) -> str:
-        return f"{base}/{BUCKET}/{self.key}?versionId={self.version_id}"
-
-
 @pytest.fixture(scope="module")
 def objects(s3_endpoint):
-    create_bucket(s3_endpoint, BUCKET)
     data = random.Random(7).randbytes(200_000)  # 13 blocks of 16 KiB, the last one short
     return {
-        "experiment": Obj(s3_endpoint, EXPERIMENT_KEY, FIXTURE.read_bytes()),
-        "bytes": Obj(s3_endpoint, "bytes/b.bin", data),
+        "experiment": upload(s3_endpoint, BUCKET, EXPERIMENT_KEY, FIXTURE.read_bytes()),
+        "bytes": upload(s3_endpoint, BUCKET, "bytes/b.bin", data),
     }
 
 
@@ -68,7 +55,7 @@ def proxy(s3_endpoint, monkeypatch):
         yield p
 
 
-def requests_to(proxy: FaultProxy, obj: Obj) -> tuple[int, int]:
+def requests_to(proxy: FaultProxy, obj: Uploaded) -> tuple[int, int]:
     path = f"/{BUCKET}/{obj.key}"
     return proxy.requests[path], proxy.sent[path]
 
@@ -138,19 +125,19 @@ def test_open_experiment_takes_a_url(objects, proxy, tmp_path, monkeypatch, loca
 def test_a_complete_stream_is_verified_and_promoted(objects, proxy, tmp_path):
     obj = objects["bytes"]
     stream = open_url(obj.url(proxy.url), obj.digest, tmp_path, block_size=16 << 10, near=0)
-    assert stream.read(1000) == obj.body[:1000]
+    assert stream.read(1000) == obj.data[:1000]
     stream.seek(150_000)
-    assert stream.read() == obj.body[150_000:]  # one request for the missing run
+    assert stream.read() == obj.data[150_000:]  # one request for the missing run
     stream.seek(1000)
-    assert stream.read() == obj.body[1000:]
+    assert stream.read() == obj.data[1000:]
     cache = Cache(tmp_path)
     assert stream.promoted == cache.path(obj.digest)
-    assert cache.path(obj.digest).read_bytes() == obj.body
+    assert cache.path(obj.digest).read_bytes() == obj.data
     assert not list(tmp_path.glob("blocks/*/*.blk"))  # the blocks made way for the file
     before = requests_to(proxy, obj)
     with open_url(obj.url(proxy.url), obj.digest, tmp_path) as again:  # the local file now
         assert not isinstance(again, StreamFile)
-        assert again.read() == obj.body
+        assert again.read() == obj.data
     assert requests_to(proxy, obj) == before
     assert verify(cache).damaged == []
 
@@ -218,8 +205,8 @@ def test_if_match_is_sent_and_a_stale_etag_gets_412_from_the_server(objects, s3_
     got = bytearray()
     fresh.get(100, 200, got.extend)
     fresh.get(300, 1_000_000, got.extend)  # clamped at the size, pinned to the ETag
-    assert bytes(got) == obj.body[100:200] + obj.body[300:]
-    assert fresh.size == len(obj.body) and fresh.etag and fresh.requests == 2
+    assert bytes(got) == obj.data[100:200] + obj.data[300:]
+    assert fresh.size == len(obj.data) and fresh.etag and fresh.requests == 2
 
 
 def test_faults_are_retried_and_resumed(objects, proxy, tmp_path):
@@ -227,7 +214,7 @@ def test_faults_are_retried_and_resumed(objects, proxy, tmp_path):
     stream = open_url(obj.url(proxy.url), None, tmp_path, block_size=16 << 10, near=0)
     proxy.script = ["503", "reset-body", "truncate", "500"]
     stream.seek(20_000)
-    assert stream.read() == obj.body[20_000:]
+    assert stream.read() == obj.data[20_000:]
     assert blocks.check(tmp_path)[1] == []
 
 
@@ -250,8 +237,8 @@ def test_a_read_killed_midway_leaves_no_damaged_block(objects, proxy, tmp_path, 
     assert damaged == [] and stray == []
     assert len(ok) == STORED_BEFORE[step]
     stream = open_url(url, obj.digest, tmp_path, block_size=16 << 10, near=0)
-    assert stream.read() == obj.body
-    assert Cache(tmp_path).path(obj.digest).read_bytes() == obj.body
+    assert stream.read() == obj.data
+    assert Cache(tmp_path).path(obj.digest).read_bytes() == obj.data
 
 
 def test_killed_before_promotion_promotes_on_the_next_open(objects, proxy, tmp_path):
@@ -267,7 +254,7 @@ def test_killed_before_promotion_promotes_on_the_next_open(objects, proxy, tmp_p
     before = requests_to(proxy, obj)
     stream = open_url(url, obj.digest, tmp_path, block_size=16 << 10, near=0)
     assert stream.promoted == Cache(tmp_path).path(obj.digest)  # no request needed
-    assert stream.read() == obj.body
+    assert stream.read() == obj.data
     assert requests_to(proxy, obj) == before
 
 
@@ -298,7 +285,7 @@ def test_many_processes_stream_one_file_at_once(objects, proxy, tmp_path):
     outputs = [child.communicate(timeout=120)[0].strip() for child in children]
     assert [child.returncode for child in children] == [0, 0, 0]
     assert outputs == [obj.digest] * 3
-    assert Cache(tmp_path).path(obj.digest).read_bytes() == obj.body
+    assert Cache(tmp_path).path(obj.digest).read_bytes() == obj.data
     assert blocks.check(tmp_path)[1:] == ([], [])
     assert not list(tmp_path.glob("blocks/*/.tmp.*"))
 
@@ -307,11 +294,11 @@ def test_an_unversioned_url_is_pinned_to_its_etag(objects, proxy, tmp_path):
     obj = objects["bytes"]
     url = f"{proxy.url}/{BUCKET}/{obj.key}"  # the latest version, whatever it is
     stream = open_url(url, None, tmp_path, block_size=16 << 10, near=0)
-    assert stream.read() == obj.body
+    assert stream.read() == obj.data
     key = blocks.entry_key(f"/{BUCKET}/{obj.key}", None, None, stream.remote.etag)
     assert stream.entry.folder.name == key
     again = open_url(url, None, tmp_path, block_size=16 << 10, near=0)
-    assert again.read() == obj.body
+    assert again.read() == obj.data
     assert again.remote.requests == 1  # its content may have changed: one look, at block 0
 
 
@@ -319,7 +306,7 @@ def test_verify_finds_a_flipped_bit_in_a_block(objects, proxy, tmp_path, capsys)
     obj = objects["bytes"]
     stream = open_url(obj.url(proxy.url), None, tmp_path, block_size=16 << 10, near=0)
     stream.seek(40_000)
-    assert stream.read(30_000) == obj.body[40_000:70_000]
+    assert stream.read(30_000) == obj.data[40_000:70_000]
     victim = sorted(tmp_path.glob("blocks/*/*.blk"))[-1]
     data = bytearray(victim.read_bytes())
     data[123] ^= 0x10
@@ -331,7 +318,7 @@ def test_verify_finds_a_flipped_bit_in_a_block(objects, proxy, tmp_path, capsys)
     # a damaged block is never served: a new reader fetches it again
     again = open_url(obj.url(proxy.url), None, tmp_path, block_size=16 << 10, near=0)
     again.seek(40_000)
-    assert again.read(30_000) == obj.body[40_000:70_000]
+    assert again.read(30_000) == obj.data[40_000:70_000]
     data[7] ^= 1
     victim.write_bytes(bytes(data))
     repaired = verify(Cache(tmp_path), repair=True)
@@ -347,7 +334,7 @@ def test_the_cap_evicts_least_recently_used_blocks(objects, proxy, tmp_path, mon
     def read_block(index: int) -> None:  # a reader of its own: no read-ahead, no memory
         stream = open_url(obj.url(proxy.url), None, tmp_path, block_size=bs, near=0)
         stream.seek(index * bs)
-        assert stream.read(100) == obj.body[index * bs : index * bs + 100]
+        assert stream.read(100) == obj.data[index * bs : index * bs + 100]
 
     def stored() -> list[int]:
         return sorted(int(p.name.split(".")[0]) // bs for p in tmp_path.glob("blocks/*/*.blk"))
