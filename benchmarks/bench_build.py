@@ -23,8 +23,8 @@ NOOP_TARGET = 0.5  # seconds
 
 def fetch_release_bytes(bucket_url: str) -> tuple[list[bytes], list[tuple[str, bytes]]]:
     """Every manifest and every metadata CSV (with its name) of every version, in memory."""
-    from intake_vbo import release
-    from intake_vbo.manifest import parse_manifest
+    from intake_vbo.catalog import release
+    from intake_vbo.catalog.manifest import parse_manifest
 
     manifests, csvs = [], []
     for version, obj in release.list_manifests(bucket_url).items():
@@ -40,8 +40,8 @@ def fetch_release_bytes(bucket_url: str) -> tuple[list[bytes], list[tuple[str, b
 
 def release_urls(bucket_url: str) -> list[str]:
     """The versioned URL of every manifest and metadata CSV (resolved once, untimed)."""
-    from intake_vbo import release
-    from intake_vbo.manifest import parse_manifest
+    from intake_vbo.catalog import release
+    from intake_vbo.catalog.manifest import parse_manifest
 
     urls = []
     for version, obj in release.list_manifests(bucket_url).items():
@@ -83,7 +83,8 @@ def parse_with_pyarrow(manifests: list[bytes], csvs: list[tuple[str, bytes]]) ->
 
 def type_tables(csvs: list[tuple[str, bytes]]) -> None:
     """What the build's typing step does to the same CSV bytes."""
-    from intake_vbo.tables import CSV_TABLES, read_table
+    from intake_vbo.catalog.schema import CSV_TABLES
+    from intake_vbo.catalog.tables import read_table
 
     for name, raw in csvs:
         read_table(CSV_TABLES[name], raw, name)
@@ -103,7 +104,7 @@ def run(bucket_url: str, repeat: int) -> list[Row]:
     -------
     list of Row
     """
-    from intake_vbo.build import build
+    from intake_vbo.catalog.build import build
 
     manifests, csvs = fetch_release_bytes(bucket_url)
     fetch = median_time(lambda: fetch_release_bytes(bucket_url), repeat)

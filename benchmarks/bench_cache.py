@@ -39,7 +39,7 @@ def run(endpoint_url: str, bucket_url: str, repeat: int) -> list[Row]:
     -------
     list of Row
     """
-    from intake_vbo.release import object_url
+    from intake_vbo.catalog.release import object_url
     from intake_vbo.sample.s3 import put_object
 
     body = os.urandom(SIZE)

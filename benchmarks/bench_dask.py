@@ -60,7 +60,7 @@ def run(repeat: int) -> list[Row]:
     """
     import intake
 
-    from intake_vbo.build import build
+    from intake_vbo.catalog.build import build
     from intake_vbo.sample.s3 import publish
 
     release, ids, size = medium_release()
@@ -194,8 +194,8 @@ def mean_dff(part):
 
 
 def _warm() -> None:
+    import intake_vbo.drivers.tasks  # noqa: F401
     import intake_vbo.nwb.experiment  # noqa: F401
-    import intake_vbo.partitions  # noqa: F401
 
 
 # -- the medium release, generated once -------------------------------------------------

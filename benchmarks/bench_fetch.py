@@ -103,8 +103,8 @@ class Server:
     """
 
     def __init__(self, work: Path, endpoint: str, python: Path, release: Path):
-        from intake_vbo.build import build
-        from intake_vbo.release import fetch_manifest
+        from intake_vbo.catalog.build import build
+        from intake_vbo.catalog.release import fetch_manifest
         from intake_vbo.sample.s3 import publish
 
         self.work, self.endpoint, self.python = work, endpoint, python
@@ -117,7 +117,7 @@ class Server:
 
     def url(self, file: DataFile) -> str:
         """The versioned URL of ``file`` (of version 1.1.0)."""
-        from intake_vbo.release import object_url
+        from intake_vbo.catalog.release import object_url
 
         return object_url(self.bucket, file.key, self.version_ids[file.file_id])
 

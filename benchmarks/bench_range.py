@@ -245,7 +245,7 @@ class Bench:
 
 
 def _streamed_rows(runs: dict, size: int, dff: str) -> list[Row]:
-    from intake_vbo.ranges import BLOCK
+    from intake_vbo.transfer.streamfile import BLOCK
 
     cold, warm, sdk, first = runs["cold"], runs["warm"], runs["remfile"], runs["first"]
     cold_s, cold_b = _median(cold), _median(cold, "sent")
@@ -279,7 +279,8 @@ def _streamed_rows(runs: dict, size: int, dff: str) -> list[Row]:
         Row("range: open + max_projection streamed, cold: bytes", cold_b, sdk_b,
             "remfile 0.1.15 + h5py", 1.5, faster=False, unit="B",
             note=f"bodies sent, counted by the shaper; ours fetches whole {BLOCK >> 10} KiB "
-                 "blocks (intake_vbo.ranges.BLOCK) around each scattered HDF5 metadata "
+                 "blocks (intake_vbo.transfer.streamfile.BLOCK) around each scattered HDF5 "
+                 "metadata "
                  "read, remfile 100-200 KiB chunks; remfile's first GET (no Range, to "
                  "learn the size, closed after the headers) counts what was sent before it "
                  "hung up"),

@@ -23,8 +23,8 @@ from common import peak_bytes
 
 
 def cache(root: str, url: str, file_hash: str) -> dict:
-    """One file through :meth:`intake_vbo.cache.Cache.fetch`."""
-    from intake_vbo.cache import Cache
+    """One file through :meth:`intake_vbo.transfer.cache.Cache.fetch`."""
+    from intake_vbo.transfer.cache import Cache
 
     start = time.perf_counter()
     size = Cache(root).fetch(url, file_hash).stat().st_size
@@ -44,8 +44,8 @@ def cli(argv: list[str]) -> dict:
 def split(argv: list[str]) -> dict:
     """``intake-vbo fetch``'s own two steps (:func:`intake_vbo.cli.fetch_plan`, then
     ``fetch_many``), timed apart."""
-    from intake_vbo.cache import fetch_many
     from intake_vbo.cli import fetch_plan, parser
+    from intake_vbo.transfer.cache import fetch_many
 
     args = parser().parse_args(argv)
     start = time.perf_counter()

@@ -1,10 +1,10 @@
 """Measure streamed reads per block size: requests and bytes for a few attributes.
 
 Serves one NWB file from a tiny threaded HTTP server with Range support on loopback,
-opens it with ``intake_vbo.ranges.open_url`` (a fresh block store each time) and
+opens it with ``intake_vbo.transfer.opener.open_url`` (a fresh block store each time) and
 reads one attribute, for block sizes 64 KiB .. 4 MiB. Prints requests, bytes received
 and a modelled time on a distant link (RTT and bandwidth below): the numbers behind
-``intake_vbo.ranges.BLOCK``.
+``intake_vbo.transfer.streamfile.BLOCK``.
 
     .venv/bin/python benchmarks/measure_stream_blocks.py [FILE.nwb]
 """
@@ -77,10 +77,10 @@ class RangeServer:
 
 def measure(url: str, attribute: str, block_size: int) -> tuple[int, int]:
     from intake_vbo.nwb import open_experiment
-    from intake_vbo.ranges import open_url
+    from intake_vbo.transfer.opener import open_url
 
     with tempfile.TemporaryDirectory() as root:
-        stream = open_url(url, cache_root=root, block_size=block_size)
+        stream = open_url(url, None, root, block_size=block_size)
         with open_experiment(stream) as exp:
             getattr(exp, attribute)
         return stream.remote.requests, stream.remote.received

@@ -3,7 +3,7 @@
 Usage:
 
 - ``range_child.py ours ROOT URL FILE_HASH NAMES``, by the project's Python:
-  ``intake_vbo.ranges.open_url(URL, FILE_HASH, cache_root=ROOT)``, ``open_experiment``
+  ``intake_vbo.transfer.opener.open_url(URL, FILE_HASH, ROOT)``, ``open_experiment``
   on it, then each attribute of the comma-separated ``NAMES``;
 - ``range_child.py remfile URL DATASET``, by the remfile venv's Python:
   ``h5py.File(remfile.File(URL))[DATASET][()]``.
@@ -26,10 +26,10 @@ def ours(root: str, url: str, file_hash: str, names: str) -> dict:
     """Stream ``names`` of the experiment through intake-vbo's block store at ``root``."""
     start = time.perf_counter()
     from intake_vbo import open_experiment
-    from intake_vbo.ranges import open_url
+    from intake_vbo.transfer.opener import open_url
 
     imported = time.perf_counter()
-    stream = open_url(url, file_hash or None, cache_root=root)
+    stream = open_url(url, file_hash or None, root)
     experiment = open_experiment(stream)
     opened = time.perf_counter()
     values = [getattr(experiment, name) for name in names.split(",")]

@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
             _progress("build")
             rows += bench_build.run(endpoint.bucket_url, args.repeat)
         if {"read", "sql"} & set(chosen):
-            from intake_vbo.build import build
+            from intake_vbo.catalog.build import build
 
             catalog = Path(tmp) / "catalog"
             build(catalog, endpoint.bucket_url)  # shared by read and sql, untimed

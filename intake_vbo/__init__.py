@@ -30,7 +30,7 @@ from __future__ import annotations
 
 from importlib import import_module
 
-__version__ = "0.1.0"
+from .base import __version__
 
 # public name -> the module that defines it
 _PUBLIC = {
@@ -38,16 +38,16 @@ _PUBLIC = {
     "open_session": "nwb",
     "VisualBehaviorOphysProjectCache": "projectcache",
     "BehaviorCloudCacheVersionException": "projectcache",
-    "build": "build",
-    "list_manifests": "release",
-    "diff": "index",
-    "connect": "index",
-    "Cache": "cache",
-    "open_cache": "cache",
-    "fetch_many": "cache",
-    "verify": "upkeep",
-    "adopt": "upkeep",
-    "VboError": "errors",
+    "build": "catalog.build",
+    "list_manifests": "catalog.release",
+    "diff": "catalog.index",
+    "connect": "catalog.index",
+    "Cache": "transfer.cache",
+    "open_cache": "transfer.cache",
+    "fetch_many": "transfer.cache",
+    "verify": "transfer.upkeep",
+    "adopt": "transfer.upkeep",
+    "VboError": "base.errors",
 }
 __all__ = ["__version__", *_PUBLIC]
 

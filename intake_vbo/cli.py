@@ -10,11 +10,12 @@ import argparse
 import sys
 from pathlib import Path
 
-from .errors import VboError
+from .base.errors import VboError
+from .transfer.parts import CONNECTIONS, THRESHOLD
 
 
 def cmd_build(args) -> int:
-    from .build import build
+    from .catalog.build import build
 
     report = build(args.out, args.bucket_url, args.versions, args.cache_dir)
     if report.built:
@@ -26,7 +27,7 @@ def cmd_build(args) -> int:
 
 
 def cmd_versions(args) -> int:
-    from .release import bucket_url, list_manifests
+    from .catalog.release import bucket_url, list_manifests
 
     bucket = bucket_url(args.bucket_url)
     listing = list_manifests(bucket)
@@ -39,7 +40,7 @@ def cmd_versions(args) -> int:
 
 
 def cmd_diff(args) -> int:
-    from .index import diff, diff_report
+    from .catalog.index import diff, diff_report
 
     objects, tables = diff(Path(args.catalog), args.a, args.b)
     print(diff_report(args.a, args.b, objects, tables, keys=args.keys))
@@ -48,7 +49,7 @@ def cmd_diff(args) -> int:
 
 def fetch_plan(args):
     """The cache and the ``(label, url, file_hash)`` items that ``fetch`` downloads."""
-    from .resolve import catalog_version
+    from .drivers.resolve import catalog_version
 
     version = catalog_version(args.catalog, args.version)
     items = version.items(args.ophys_experiment, args.behavior_session, args.all)
@@ -58,7 +59,7 @@ def fetch_plan(args):
 
 
 def cmd_fetch(args) -> int:
-    from .cache import fetch_many
+    from .transfer.cache import fetch_many
 
     cache, items = fetch_plan(args)
     report = fetch_many(cache, items, workers=args.workers, connections=args.connections)
@@ -76,8 +77,8 @@ def _summary(report) -> None:
 
 
 def cmd_verify(args) -> int:
-    from .resolve import catalog_files
-    from .upkeep import verify
+    from .drivers.resolve import catalog_files
+    from .transfer.upkeep import verify
 
     files = catalog_files(args.catalog)
     report = verify(files.cache(), files.urls(), repair=args.repair)
@@ -97,8 +98,8 @@ def cmd_verify(args) -> int:
 
 
 def cmd_adopt(args) -> int:
-    from .resolve import catalog_files
-    from .upkeep import adopt
+    from .drivers.resolve import catalog_files
+    from .transfer.upkeep import adopt
 
     files = catalog_files(args.catalog)
     report = adopt(files.cache(), args.path, files.suffixes())
@@ -170,9 +171,9 @@ def parser() -> argparse.ArgumentParser:
         "--connections",
         type=int,
         metavar="N",
-        help="connections per large file, each fetching byte ranges (files over 64 MiB; "
-        "default 8, or VBO_CONNECTIONS; 1: one connection); all files together use at "
-        "most max(--workers, N) at once",
+        help=f"connections per large file, each fetching byte ranges (files over "
+        f"{THRESHOLD >> 20} MiB; default {CONNECTIONS}, or VBO_CONNECTIONS; 1: one "
+        "connection); all files together use at most max(--workers, N) at once",
     )
     f.set_defaults(func=cmd_fetch)
 

@@ -16,8 +16,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .errors import VboError
-from .release import MANIFEST_NAME, manifest_name, version_key
+from .base.errors import VboError
+from .base.settings import local_dir
+from .catalog.record import read_settings
+from .catalog.release import MANIFEST_NAME, bucket_url, list_manifests, manifest_name, version_key
 
 CATALOG_SUBDIR = "catalog"  # from_s3_cache builds its catalog here, inside cache_dir
 
@@ -49,9 +51,9 @@ class VisualBehaviorOphysProjectCache:
         ``cache_dir`` unless ``VBO_CACHE_DIR`` says otherwise; ``VBO_BUCKET_URL`` names
         a mirror or a local S3-compatible server.
         """
-        from .build import build
+        from .catalog.build import build
 
-        cache_dir = Path(cache_dir).expanduser().absolute()
+        cache_dir = local_dir(cache_dir)
         out = cache_dir / CATALOG_SUBDIR
         build(out, None, "latest", cache_dir=str(cache_dir))
         return cls(out, writable=True)
@@ -68,18 +70,13 @@ class VisualBehaviorOphysProjectCache:
     # manifests ---------------------------------------------------------------
 
     def _built(self) -> list[str]:
-        from .catalog import settings
-
-        return sorted(settings(self.catalog_dir)["versions"], key=version_key)
+        return sorted(read_settings(self.catalog_dir).versions, key=version_key)
 
     def list_manifest_file_names(self) -> list[str]:
         """Every released manifest (from the bucket; for a read-only catalog, its versions)."""
         if self._released is None:
             if self._writable:
-                from .catalog import settings
-                from .release import bucket_url, list_manifests
-
-                recorded = settings(self.catalog_dir)["bucket_url"]
+                recorded = read_settings(self.catalog_dir).bucket_url
                 self._released = list(list_manifests(bucket_url(recorded=recorded)))
             else:
                 self._released = self._built()
@@ -117,7 +114,7 @@ class VisualBehaviorOphysProjectCache:
         str
             Readable lines, empty only when nothing changed.
         """
-        from .index import diff, diff_report
+        from .catalog.index import diff, diff_report
 
         a, b = (self._ensure(self._parse(n)) for n in (manifest_0_name, manifest_1_name))
         objects, tables = diff(self.catalog_dir, a, b)
@@ -145,18 +142,19 @@ class VisualBehaviorOphysProjectCache:
         if not self._writable:
             built = ", ".join(self.list_all_downloaded_manifests())
             raise VboError(f"{manifest_name(version)} is not in {self.catalog_dir}: {built}")
-        from .build import build
-        from .catalog import settings
+        from .catalog.build import build
 
-        build(self.catalog_dir, settings(self.catalog_dir)["bucket_url"], version)
+        # VBO_BUCKET_URL (set since the catalog was made, say) wins over the recorded bucket
+        recorded = read_settings(self.catalog_dir).bucket_url
+        build(self.catalog_dir, bucket_url(recorded=recorded), version)
         return version
 
     # tables --------------------------------------------------------------------
 
     def _table(self, table: str, suppress=None):
-        from .frames import to_pandas
-        from .index import read_part
-        from .resolve import catalog_version
+        from .catalog.index import read_part
+        from .drivers.frames import to_pandas
+        from .drivers.resolve import catalog_version
 
         partitions = catalog_version(self.catalog_dir, self._version).partitions
         if table not in partitions:
@@ -190,7 +188,7 @@ class VisualBehaviorOphysProjectCache:
     # NWB files -------------------------------------------------------------------
 
     def _fetch(self, kind: str, ident: int) -> str:
-        from .resolve import catalog_version
+        from .drivers.resolve import catalog_version
 
         version = catalog_version(self.catalog_dir, self._version)
         by_kind = {"ophys_experiment": "experiments", "behavior_session": "sessions"}

@@ -15,7 +15,7 @@ import sys
 import threading
 from pathlib import Path
 
-from intake_vbo.cache import Cache
+from intake_vbo.transfer.cache import Cache
 
 
 class ReportingCache(Cache):

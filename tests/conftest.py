@@ -91,7 +91,7 @@ def new_bucket(s3_endpoint, sample_release, request):
 @pytest.fixture(scope="session")
 def catalog_dir(bucket_url, tmp_path_factory) -> Path:
     """A catalog of every sample version, built once; tests must not modify it."""
-    from intake_vbo.build import build
+    from intake_vbo.catalog.build import build
 
     out = tmp_path_factory.mktemp("catalog")
     build(out, bucket_url, "all", cache_dir=str(tmp_path_factory.mktemp("cache")))

@@ -106,7 +106,11 @@ class FaultProxy:
         self.stop()
 
     def reset(self) -> None:
-        """Forget counts and scripted faults."""
+        """Forget counts and scripted faults.
+
+        Responses still being sent from before (to a client killed meanwhile, say) no
+        longer count: their requests are not in the new log.
+        """
         with self._lock:
             self.sent, self.requests, self.injected = Counter(), Counter(), Counter()
             self.log: list[Request] = []
@@ -130,8 +134,9 @@ class FaultProxy:
 
     def count(self, request: Request, nbytes: int) -> None:
         with self._lock:
-            self.sent[request.path] += nbytes
             request.sent += nbytes
+            if any(r is request for r in self.log):  # a request from before a reset: not
+                self.sent[request.path] += nbytes
 
 
 @dataclass

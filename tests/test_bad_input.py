@@ -12,9 +12,9 @@ import pytest
 import requests
 from conftest import snapshot
 
-from intake_vbo.build import build
+from intake_vbo.catalog.build import build
+from intake_vbo.catalog.release import list_manifests, manifest_key
 from intake_vbo.cli import main
-from intake_vbo.release import list_manifests, manifest_key
 from intake_vbo.sample.release import SAMPLE_VERSIONS
 from intake_vbo.sample.s3 import publish, put_object, s3_client
 

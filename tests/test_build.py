@@ -17,9 +17,9 @@ import pyarrow.parquet as pq
 import pytest
 from conftest import snapshot
 
-from intake_vbo.build import build
+from intake_vbo.catalog.build import build
+from intake_vbo.catalog.release import list_manifests
 from intake_vbo.cli import main
-from intake_vbo.release import list_manifests
 from intake_vbo.sample.release import SAMPLE_VERSIONS, load_layout
 
 BIN = Path(sys.executable).parent
@@ -293,7 +293,7 @@ def test_build_chosen_and_latest_versions(bucket_url, tmp_path):
     assert meta["intake_vbo"]["latest"] == SAMPLE_VERSIONS[-1]
 
 
-# The crash points of a build (intake_vbo.crash), in order: for each, the files the
+# The crash points of a build (intake_vbo.base.crash), in order: for each, the files the
 # previous catalog had that a crash there leaves changed, and whether the new version's
 # partitions are then staged (in .staging) or committed (under parquet/).
 BUILD_STEPS = {

@@ -22,11 +22,12 @@ from cache_worker import ReportingCache
 from conftest import Uploaded, upload
 from faultproxy import FaultProxy
 
-from intake_vbo.cache import Cache, cache_dir, fetch_many
-from intake_vbo.errors import VboError
-from intake_vbo.http import Backoff
-from intake_vbo.stream import CHUNK, hash_file
-from intake_vbo.upkeep import adopt, verify
+from intake_vbo.base.errors import VboError
+from intake_vbo.base.settings import cache_dir
+from intake_vbo.transfer.cache import Cache, fetch_many
+from intake_vbo.transfer.download import CHUNK, hash_file
+from intake_vbo.transfer.http import Backoff
+from intake_vbo.transfer.upkeep import adopt, verify
 
 BUCKET = "intake-vbo-cache-tests"  # moto's backend is shared by every server in a process
 PREFIX = "visual-behavior-ophys/behavior_sessions/"
@@ -89,7 +90,7 @@ def files_under(root: Path) -> list[Path]:
 def worker(root: Path, url: str, digest: str, ready=None, crash_at=None) -> subprocess.Popen:
     """``cache_worker.py`` in a process of its own; see there for ``ready``.
 
-    ``crash_at`` names a crash point (intake_vbo.crash) where the process kills itself.
+    ``crash_at`` names a crash point (intake_vbo.base.crash) where the process kills itself.
     """
     env = {**os.environ, "PYTHONPATH": str(REPO), "VBO_BACKOFF_BASE": "0.01"}
     if crash_at:

@@ -7,8 +7,8 @@ import pytest
 import yaml
 from conftest import snapshot
 
-from intake_vbo import catalog
-from intake_vbo.build import build
+from intake_vbo.catalog import record
+from intake_vbo.catalog.build import build
 from intake_vbo.sample.release import SAMPLE_VERSIONS
 
 
@@ -32,18 +32,18 @@ def test_cache_path_with_quotes_and_colons_survives(one_version, tmp_path):
 def test_root_catalog_records_its_format(one_version, tmp_path):
     out = tmp_path / "cat"
     build(out, one_version)
-    settings = catalog.settings(out)
-    assert settings["format"] == catalog.CATALOG_FORMAT
-    assert settings["versions"] == [SAMPLE_VERSIONS[0]]
+    settings = record.read_settings(out)
+    assert settings.format == record.CATALOG_FORMAT
+    assert settings.versions == [SAMPLE_VERSIONS[0]]
 
 
 def test_a_newer_format_rewrites_catalog_files_without_refetching(one_version, tmp_path):
     out = tmp_path / "cat"
     build(out, one_version)
     # What an older intake-vbo wrote: another format, one source fewer.
-    root, version_yaml = out / catalog.ROOT_CATALOG, next((out / "versions").iterdir())
+    root, version_yaml = out / record.ROOT_CATALOG, next((out / "versions").iterdir())
     doc = yaml.safe_load(root.read_text())
-    doc["metadata"]["intake_vbo"]["format"] = catalog.CATALOG_FORMAT - 1
+    doc["metadata"]["intake_vbo"]["format"] = record.CATALOG_FORMAT - 1
     root.write_text(yaml.safe_dump(doc))
     old = yaml.safe_load(version_yaml.read_text())
     del old["sources"]["behavior_session"]
@@ -53,18 +53,18 @@ def test_a_newer_format_rewrites_catalog_files_without_refetching(one_version, t
     report = build(out, one_version)
     assert report.built == []  # no manifest changed: nothing fetched or re-indexed
     after = snapshot(out)
-    assert catalog.settings(out)["format"] == catalog.CATALOG_FORMAT
+    assert record.read_settings(out).format == record.CATALOG_FORMAT
     assert "behavior_session" in yaml.safe_load(version_yaml.read_text())["sources"]
     changed = {name for name in after if after[name] != before.get(name)}
-    assert changed == {catalog.ROOT_CATALOG, f"versions/{version_yaml.name}"}
+    assert changed == {record.ROOT_CATALOG, f"versions/{version_yaml.name}"}
     # and the next build is a no-op again
     build(out, one_version)
     assert snapshot(out) == after
 
 
 def test_no_catalog_here_is_one_line(tmp_path):
-    from intake_vbo.errors import VboError
+    from intake_vbo.base.errors import VboError
 
     with pytest.raises(VboError, match="no catalog here") as info:
-        catalog.settings(tmp_path)
+        record.read_settings(tmp_path)
     assert "\n" not in str(info.value)

@@ -24,10 +24,11 @@ import pytest
 from faultproxy import FaultProxy
 from pandas.testing import assert_frame_equal
 
-from intake_vbo.cache import Cache
-from intake_vbo.errors import VboError
+from intake_vbo.base.errors import VboError
+from intake_vbo.catalog.schema import FILE_TABLES
+from intake_vbo.drivers.tablemeta import TABLES
 from intake_vbo.nwb import open_experiment, open_session
-from intake_vbo.tablemeta import TABLES, tables_of
+from intake_vbo.transfer.cache import Cache
 
 distributed = pytest.importorskip("distributed")
 pytestmark = pytest.mark.filterwarnings("ignore:Shell command not executed")
@@ -138,7 +139,7 @@ def test_cluster_result_equals_the_objects_and_keeps_arrays(cat, experiments, ca
 @pytest.mark.parametrize("kind", ["ophys_experiment", "behavior_session"])
 def test_every_table_matches_its_meta_and_the_objects(cat, experiments, sessions, kind, cache_root):
     ids = experiments[:2] if kind == "ophys_experiment" else sessions
-    for table in tables_of(kind):
+    for table in FILE_TABLES[kind]:
         source = getattr(cat.latest, f"{kind}_tables")(table=table, **{f"{kind}_ids": ids})
         ddf = source.to_dask()
         result = ddf.compute(scheduler="threads")
@@ -161,7 +162,7 @@ def test_cold_cache_is_filled_once_by_both_workers(
         assert tables[0].discover()["metadata"]["cached"] == 0
         dff, events, licks = dask.compute(*(t.to_dask() for t in tables), scheduler=client)
         counted = dict(proxy.requests), dict(proxy.sent)
-    paths = {urlsplit(p.url).path: p for p in tables[0].file_parts()}
+    paths = {urlsplit(p.url).path: p for p in tables[0].file_tasks()}
     assert set(counted[0]) == set(paths)
     info = tables[0].discover()["metadata"]
     assert (info["files"], info["cached"]) == (len(experiments), len(experiments))
@@ -234,12 +235,12 @@ def test_a_worker_killed_mid_download_is_retried_and_the_cache_stays_sound(
             proxy.hold.set()
         result = future.result(timeout=120)
     assert_frame_equal(result, expected(cat, "ophys_experiment", "dff_traces", experiments[-1:]))
-    (part,) = source.file_parts()
-    tries = [r for r in proxy.log if r.path == urlsplit(part.url).path]
+    (task,) = source.file_tasks()
+    tries = [r for r in proxy.log if r.path == urlsplit(task.url).path]
     assert len(tries) >= 2  # the killed task's request, then the retried task's
     cached = list((cache_root / "blake2b").rglob("*.nwb"))
-    assert [p.name for p in cached] == [f"{part.file_hash}.nwb"]
-    assert hashlib.blake2b(cached[0].read_bytes()).hexdigest() == part.file_hash
+    assert [p.name for p in cached] == [f"{task.file_hash}.nwb"]
+    assert hashlib.blake2b(cached[0].read_bytes()).hexdigest() == task.file_hash
 
 
 def _worker_downloading(client, proxy) -> str:

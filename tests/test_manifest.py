@@ -5,8 +5,8 @@ import json
 
 import pytest
 
-from intake_vbo.errors import VboError
-from intake_vbo.manifest import object_key, parse_manifest
+from intake_vbo.base.errors import VboError
+from intake_vbo.catalog.manifest import object_key, parse_manifest
 
 HOST = "https://visual-behavior-ophys-data.s3.us-west-2.amazonaws.com/"
 PREFIX = "visual-behavior-ophys/"

@@ -9,13 +9,13 @@ import intake
 import pynwb
 import pytest
 
-from intake_vbo.cache import Cache, fetch_many
+from intake_vbo.base.errors import VboError
 from intake_vbo.cli import main
-from intake_vbo.errors import VboError
+from intake_vbo.drivers.resolve import catalog_version
 from intake_vbo.nwb.experiment import BehaviorOphysExperiment
 from intake_vbo.nwb.session import BehaviorSession
-from intake_vbo.resolve import catalog_version
 from intake_vbo.sample.release import SAMPLE_VERSIONS
+from intake_vbo.transfer.cache import Cache, fetch_many
 
 
 @pytest.fixture
@@ -194,7 +194,7 @@ def test_fetch_verify_adopt_commands(catalog_dir, cat, cache_root, tmp_path, cap
 def test_fetch_all_reports_failures_and_keeps_successes(
     new_bucket, s3_endpoint, tmp_path, cache_root, capsys
 ):
-    from intake_vbo.build import build
+    from intake_vbo.catalog.build import build
     from intake_vbo.sample.s3 import s3_client
 
     url = new_bucket([SAMPLE_VERSIONS[0]])

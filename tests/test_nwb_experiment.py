@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from intake_vbo.errors import VboError
+from intake_vbo.base.errors import VboError
 from intake_vbo.nwb.experiment import BehaviorOphysExperiment, open_experiment
 
 FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "nwb-fixtures"

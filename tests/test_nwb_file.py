@@ -12,7 +12,7 @@ import h5py
 import numpy as np
 import pytest
 
-from intake_vbo.errors import VboError
+from intake_vbo.base.errors import VboError
 from intake_vbo.nwb import open_experiment, open_session
 from intake_vbo.nwb.file import NWBReader, open_file
 

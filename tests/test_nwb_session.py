@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from intake_vbo.errors import VboError
+from intake_vbo.base.errors import VboError
 from intake_vbo.nwb import open_session
 from intake_vbo.nwb.eyes import dilate, zscore_outliers
 from intake_vbo.nwb.file import NWBReader

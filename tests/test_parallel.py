@@ -24,12 +24,12 @@ import pytest
 from conftest import Uploaded, upload
 from faultproxy import FaultProxy
 
-from intake_vbo.cache import Cache, fetch_many
+from intake_vbo.base.errors import VboError
 from intake_vbo.cli import main
-from intake_vbo.errors import VboError
-from intake_vbo.http import Backoff
-from intake_vbo.journal import Journal
-from intake_vbo.parts import Parallel
+from intake_vbo.transfer.cache import Cache, fetch_many
+from intake_vbo.transfer.http import Backoff
+from intake_vbo.transfer.journal import Journal
+from intake_vbo.transfer.parts import Parallel
 
 BUCKET = "intake-vbo-parallel-tests"
 PREFIX = "visual-behavior-ophys/behavior_ophys_experiments/"
@@ -251,7 +251,7 @@ def test_a_journal_that_lies_costs_a_download_not_a_wrong_file(objects, proxy, c
 def test_a_part_misanswered_falls_back_to_one_connection_once(objects, proxy, cache, caplog, fault):
     obj = objects.big
     proxy.script = ["pass", fault]  # the first response is right; a part's is not
-    with caplog.at_level(logging.WARNING, logger="intake_vbo.parts"):
+    with caplog.at_level(logging.WARNING, logger="intake_vbo.transfer.parts"):
         path = cache.fetch(obj.url(proxy.url), obj.digest)
     assert path.read_bytes() == obj.data
     [wrong] = [r for r in proxy.log if r.fault == fault]
@@ -312,7 +312,7 @@ def test_fetch_command_takes_connections(catalog_dir, bucket_url, s3_endpoint, t
                                          monkeypatch, capsys):  # fmt: skip
     import intake
 
-    from intake_vbo.resolve import catalog_version
+    from intake_vbo.drivers.resolve import catalog_version
 
     cat = intake.open_catalog(str(catalog_dir / "catalog.yaml"))
     ids = [int(i) for i in cat.latest.ophys_experiments.read().index[:3]]

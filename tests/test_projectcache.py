@@ -9,10 +9,10 @@ import textwrap
 import pytest
 
 from intake_vbo import BehaviorCloudCacheVersionException, VisualBehaviorOphysProjectCache
-from intake_vbo.errors import VboError
+from intake_vbo.base.errors import VboError
+from intake_vbo.catalog.release import manifest_name
 from intake_vbo.nwb.experiment import BehaviorOphysExperiment
 from intake_vbo.nwb.session import BehaviorSession
-from intake_vbo.release import manifest_name
 from intake_vbo.sample.release import SAMPLE_VERSIONS
 
 NAMES = [manifest_name(v) for v in SAMPLE_VERSIONS]

@@ -20,12 +20,15 @@ import pytest
 from conftest import Uploaded, upload
 from faultproxy import FaultProxy
 
-from intake_vbo import blocks
-from intake_vbo.cache import Cache
-from intake_vbo.errors import VboError
+from intake_vbo.base import settings
+from intake_vbo.base.errors import VboError
 from intake_vbo.nwb import open_experiment
-from intake_vbo.ranges import Remote, StreamFile, open_url
-from intake_vbo.upkeep import verify
+from intake_vbo.transfer import blocks
+from intake_vbo.transfer.cache import Cache
+from intake_vbo.transfer.opener import open_url
+from intake_vbo.transfer.remote import Remote
+from intake_vbo.transfer.streamfile import StreamFile
+from intake_vbo.transfer.upkeep import verify
 
 BUCKET = "t-ranges"
 FIXTURE = Path("/work/shared/nwb-fixtures/behavior_ophys_experiment_900000013.nwb")
@@ -97,7 +100,7 @@ def test_streamed_attribute_within_budget_then_warm_opens_make_no_request(
     code = f"""
         import sys
         from intake_vbo.nwb import open_experiment
-        from intake_vbo.ranges import open_url
+        from intake_vbo.transfer.opener import open_url
         stream = open_url({url!r}, {exp_obj.digest!r}, {str(tmp_path)!r},
                           block_size={SMALL}, near=0)
         with open_experiment(stream) as exp:
@@ -135,9 +138,8 @@ def test_a_complete_stream_is_verified_and_promoted(objects, proxy, tmp_path):
     assert cache.path(obj.digest).read_bytes() == obj.data
     assert not list(tmp_path.glob("blocks/*/*.blk"))  # the blocks made way for the file
     before = requests_to(proxy, obj)
-    with open_url(obj.url(proxy.url), obj.digest, tmp_path) as again:  # the local file now
-        assert not isinstance(again, StreamFile)
-        assert again.read() == obj.data
+    again = open_url(obj.url(proxy.url), obj.digest, tmp_path)  # the local file now
+    assert again == cache.path(obj.digest) and again.read_bytes() == obj.data
     assert requests_to(proxy, obj) == before
     assert verify(cache).damaged == []
 
@@ -226,7 +228,7 @@ def test_a_read_killed_midway_leaves_no_damaged_block(objects, proxy, tmp_path, 
     obj = objects["bytes"]
     url = obj.url(proxy.url)
     code = f"""
-        from intake_vbo.ranges import open_url
+        from intake_vbo.transfer.opener import open_url
         stream = open_url({url!r}, {obj.digest!r}, {str(tmp_path)!r}, block_size=16384, near=0)
         stream.seek(50_000)
         stream.read()
@@ -245,7 +247,7 @@ def test_killed_before_promotion_promotes_on_the_next_open(objects, proxy, tmp_p
     obj = objects["bytes"]
     url = obj.url(proxy.url)
     code = f"""
-        from intake_vbo.ranges import open_url
+        from intake_vbo.transfer.opener import open_url
         open_url({url!r}, {obj.digest!r}, {str(tmp_path)!r}, block_size=16384, near=0).read()
         """
     out = run_python(code, VBO_CRASH_AT="blocks:before-promote")
@@ -262,7 +264,7 @@ def test_many_processes_stream_one_file_at_once(objects, proxy, tmp_path):
     obj = objects["bytes"]
     code = f"""
         import hashlib
-        from intake_vbo.ranges import open_url
+        from intake_vbo.transfer.opener import open_url
         stream = open_url({obj.url(proxy.url)!r}, {obj.digest!r}, {str(tmp_path)!r},
                           block_size=16384, near=0)
         parts = []
@@ -350,15 +352,14 @@ def test_the_cap_evicts_least_recently_used_blocks(objects, proxy, tmp_path, mon
 
 
 def test_stream_cache_max_reads_sizes(monkeypatch):
-    assert blocks.stream_cache_max("500M") == 500 << 20
-    assert blocks.stream_cache_max("2G") == 2 << 30
-    assert blocks.stream_cache_max("1.5GiB") == 3 << 29
-    assert blocks.stream_cache_max("4096") == 4096
+    for text, size in (("500M", 500 << 20), ("2G", 2 << 30), ("1.5GiB", 3 << 29), ("4096", 4096)):
+        monkeypatch.setenv("VBO_STREAM_CACHE_MAX", text)
+        assert settings.stream_cache_max() == size == blocks.BlockStore("/tmp/x").cap
     monkeypatch.setenv("VBO_STREAM_CACHE_MAX", "")
-    assert blocks.stream_cache_max() is None
+    assert settings.stream_cache_max() is None
     monkeypatch.setenv("VBO_STREAM_CACHE_MAX", "lots")
     with pytest.raises(VboError, match="VBO_STREAM_CACHE_MAX='lots': not a size"):
-        blocks.stream_cache_max()
+        blocks.BlockStore("/tmp/x")
 
 
 def test_catalog_sources_take_stream(catalog_dir, proxy, monkeypatch, tmp_path):
@@ -377,7 +378,9 @@ def test_catalog_sources_take_stream(catalog_dir, proxy, monkeypatch, tmp_path):
     assert first.read(8) == b"\x89HDF\r\n\x1a\n"
     with source.read() as exp:  # streamed, through blocks keyed by the file's hash
         streamed = exp.max_projection
-    assert (tmp_path / "blocks" / f"h-{entry['file_hash']}" / "meta.json").is_file()
+    key = blocks.entry_key("", None, entry["file_hash"])
+    assert key == f"h-{entry['file_hash'][: blocks.KEY_HEX]}"
+    assert (tmp_path / "blocks" / key / "meta.json").is_file()
     with source.open_stream() as f:  # the rest of it, then verified into the cache
         body = f.read()
     assert hashlib.blake2b(body).hexdigest() == entry["file_hash"]

@@ -19,8 +19,8 @@ import pytest
 import requests
 
 import intake_vbo.sample.release as sample_release
-from intake_vbo.manifest import parse_manifest
-from intake_vbo.release import DEFAULT_BUCKET_URL as PUBLIC_URL
+from intake_vbo.catalog.manifest import parse_manifest
+from intake_vbo.catalog.release import DEFAULT_BUCKET_URL as PUBLIC_URL
 from intake_vbo.sample.release import (
     MARKER,
     SAMPLE_VERSIONS,

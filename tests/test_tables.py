@@ -16,10 +16,10 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from intake_vbo.errors import VboError
-from intake_vbo.frames import to_pandas
-from intake_vbo.schema import CSV_TABLES, INDEX, SCHEMAS
-from intake_vbo.tables import read_table
+from intake_vbo.base.errors import VboError
+from intake_vbo.catalog.schema import CSV_TABLES, INDEX, SCHEMAS
+from intake_vbo.catalog.tables import read_table
+from intake_vbo.drivers.frames import to_pandas
 
 REAL = Path(__file__).resolve().parents[1].parent / "shared" / "real-tables"
 REAL_FILES = ["behavior_session_table", "ophys_session_table", "ophys_experiment_table"]

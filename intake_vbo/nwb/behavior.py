@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from .conventions import INT_NULL
 from .file import NWBReader
 
 # AllenSDK's empty frames (no licks, no rewards) are pd.DataFrame({c: []}): float64 columns
@@ -132,7 +133,7 @@ def read_trials(reader: NWBReader):
     frame = pd.DataFrame(columns, index=pd.Index(ids, name="trials_id"))
     frame = frame.rename(columns={"stimulus_change": "is_change"})
     if "change_frame" in frame:
-        frame["change_frame"] = frame["change_frame"].fillna(-99).astype(np.int64)
+        frame["change_frame"] = frame["change_frame"].fillna(INT_NULL).astype(np.int64)
     return frame
 
 
@@ -255,7 +256,7 @@ def read_stimulus_templates(reader: NWBReader):
     """
     import pandas as pd
 
-    from ..errors import VboError
+    from ..base.errors import VboError
 
     names = [n for n in reader.keys("stimulus/templates") if "movie" not in n.lower()]
     if not names:

@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..errors import VboError
+from ..base.errors import VboError
+from .conventions import EVENTS_FILTER_N_TIME_STEPS, EVENTS_FILTER_SCALE_SECONDS
 from .ophys import CELL_TABLE, OPHYS, Image
 
 if TYPE_CHECKING:
@@ -162,8 +163,8 @@ def read_events(
     reader: NWBReader,
     rois: Rois,
     frame_rate: float,
-    filter_scale_seconds: float = 2.0 / 31.0,
-    filter_n_time_steps: int = 20,
+    filter_scale_seconds: float = EVENTS_FILTER_SCALE_SECONDS,
+    filter_n_time_steps: int = EVENTS_FILTER_N_TIME_STEPS,
 ):
     """Detected events of the served ROIs, with AllenSDK's smoothed copy; None without any.
 

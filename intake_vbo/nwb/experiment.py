@@ -23,8 +23,9 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 
 import numpy as np
 
-from ..errors import VboError
+from ..base.errors import VboError
 from . import cells, ophys
+from .conventions import EVENTS_FILTER_N_TIME_STEPS, EVENTS_FILTER_SCALE_SECONDS
 from .session import BehaviorSession, lazy
 
 if TYPE_CHECKING:
@@ -81,8 +82,8 @@ class BehaviorOphysExperiment(BehaviorSession):
         self,
         reader: NWBReader,
         *,
-        events_filter_scale_seconds: float = 2.0 / 31.0,
-        events_filter_n_time_steps: int = 20,
+        events_filter_scale_seconds: float = EVENTS_FILTER_SCALE_SECONDS,
+        events_filter_n_time_steps: int = EVENTS_FILTER_N_TIME_STEPS,
         exclude_invalid_rois: bool = True,
         **session_options: Any,
     ):
@@ -174,8 +175,12 @@ class BehaviorOphysExperiment(BehaviorSession):
         """
         return cells.cell_specimen_table(self._reader, self._rois, self._masks)
 
-    def _cell_specimen_table_without_masks(self):
-        """``cell_specimen_table`` less ``roi_mask``, the masks unread (per-file tables)."""
+    def cell_specimen_table_without_masks(self):
+        """``cell_specimen_table`` less ``roi_mask``, the masks unread (not AllenSDK's).
+
+        What the per-file tables serve: the masks are most of the table's bytes, and
+        ``roi_masks`` has them.
+        """
         if "cell_specimen_table" in self._cache:
             return self.cell_specimen_table.drop(columns="roi_mask")
         return cells.cell_specimen_table(self._reader, self._rois, None)

@@ -25,10 +25,10 @@ from typing import Any, BinaryIO
 import h5py
 import numpy as np
 
-from ..errors import VboError
+from ..base.errors import VboError
 
 
-def open_file(source: str | os.PathLike | BinaryIO) -> NWBReader:
+def open_file(source: str | os.PathLike | BinaryIO, close_source: bool = False) -> NWBReader:
     """Open a VBO NWB file for reading; no dataset is read.
 
     Parameters
@@ -36,10 +36,12 @@ def open_file(source: str | os.PathLike | BinaryIO) -> NWBReader:
     source : str, os.PathLike or binary file-like object
         A local path; an ``http(s)://...?versionId=...`` URL, streamed by HTTP Range
         requests through the block store of the cache (``VBO_CACHE_DIR``; with a
-        known hash or another cache root, pass ``intake_vbo.ranges.open_url(url,
-        file_hash, cache_root)`` instead); or an object with ``read``, ``seek`` and
+        known hash or another cache, pass ``intake_vbo.transfer.opener.open_url(url,
+        file_hash, cache)`` instead); or an object with ``read``, ``seek`` and
         ``tell`` (h5py reads through it). The caller keeps ownership of a file-like
-        object: closing the reader closes the HDF5 handle, not the object.
+        object unless ``close_source``: closing the reader closes the HDF5 handle only.
+    close_source : bool
+        Close a file-like ``source`` with the reader (it then belongs to the reader).
 
     Returns
     -------
@@ -51,18 +53,20 @@ def open_file(source: str | os.PathLike | BinaryIO) -> NWBReader:
     VboError
         One line naming the file when it is missing, not HDF5, truncated, or not NWB.
     """
-    owned = None  # the stream this function opened, closed with the reader
+    owned = None  # the stream this reader closes
     if isinstance(source, str) and source.lower().startswith(("http://", "https://")):
-        from ..ranges import open_url  # requests loads only here
+        from ..transfer.opener import open_url  # requests loads only here
 
-        source = owned = open_url(source)
-        name = str(source.name)
+        source = open_url(source)
+        owned = None if isinstance(source, os.PathLike) else source
+        name = str(getattr(source, "name", source))
     elif isinstance(source, (str, os.PathLike)):
         name = os.fspath(source)
         if not os.path.isfile(name):
             raise VboError(f"{name}: no such file")
     elif hasattr(source, "read") and hasattr(source, "seek"):
         name = str(getattr(source, "name", None) or repr(source))
+        owned = source if close_source else None
     else:
         raise VboError(f"{source!r}: not a path or a binary file-like object")
     try:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
-from ..errors import VboError
+from ..base.errors import VboError
 
 if TYPE_CHECKING:
     from .file import NWBReader

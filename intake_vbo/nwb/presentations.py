@@ -17,27 +17,9 @@ from collections.abc import Callable
 import numpy as np
 
 from .behavior import table_columns
+from .conventions import INT_NULL, LEADING_COLUMNS
 from .file import NWBReader
 
-INT_NULL = -99
-LEADING_COLUMNS = (
-    "stimulus_block",
-    "stimulus_block_name",
-    "image_index",
-    "image_name",
-    "movie_frame_index",
-    "duration",
-    "start_time",
-    "end_time",
-    "start_frame",
-    "end_frame",
-    "is_change",
-    "is_image_novel",
-    "omitted",
-    "movie_repeat",
-    "flashes_since_change",
-    "trials_id",
-)
 INT_COLUMNS = (
     "flashes_since_change",
     "image_index",

@@ -28,7 +28,7 @@ import weakref
 from collections.abc import Callable
 from typing import Any, BinaryIO
 
-from ..errors import VboError
+from ..base.errors import VboError
 from .file import NWBReader, open_file
 
 
@@ -80,7 +80,14 @@ class BehaviorSession:
     )
     # public names that are not AllenSDK data attributes or methods
     _NOT_DATA = frozenset(
-        {"open", "close", "closed", "nwbfile", "list_data_attributes_and_methods"}
+        {
+            "open",
+            "close",
+            "closed",
+            "nwbfile",
+            "list_data_attributes_and_methods",
+            "cell_specimen_table_without_masks",
+        }
     )
 
     def __init__(
@@ -99,17 +106,20 @@ class BehaviorSession:
             reader.require(path, what)
 
     @classmethod
-    def open(cls, source: str | os.PathLike | BinaryIO, **kwargs):
-        """Open ``source`` (a path or a binary file-like object) as this view.
+    def open(cls, source: str | os.PathLike | BinaryIO, *, close_source: bool = False,
+             **kwargs):  # fmt: skip
+        """Open ``source`` (a path, a URL or a binary file-like object) as this view.
 
         Parameters
         ----------
         source : str, os.PathLike or binary file-like object
             The NWB file.
+        close_source : bool
+            A file-like ``source`` becomes the object's: closed when the object is.
         **kwargs
             The constructor's keyword arguments.
         """
-        reader = open_file(source)
+        reader = open_file(source, close_source=close_source)
         try:
             return cls(reader, **kwargs)
         except BaseException:

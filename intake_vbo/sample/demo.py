@@ -23,9 +23,9 @@ def run_demo(workdir: Path, scale: float = 1.0) -> int:
     import intake
     import pandas as pd
 
-    from ..build import build
-    from ..index import connect, diff, diff_report
-    from ..release import list_manifests
+    from ..catalog.build import build
+    from ..catalog.index import connect, diff, diff_report
+    from ..catalog.release import list_manifests
 
     workdir = Path(workdir).resolve()
     catalog_dir, cache_dir = workdir / "catalog", workdir / "cache"

@@ -15,8 +15,8 @@ from datetime import date, datetime
 
 import numpy as np
 
-from ..release import version_key
-from .nwbwrite import BEHAVIOR, EXPERIMENT, FileInfo
+from ..catalog.release import version_key
+from .fileinfo import BEHAVIOR, EXPERIMENT, FileInfo
 
 SAMPLE_VERSIONS = ("0.3.0", "1.0.0", "1.1.0")
 REAL_COUNTS = {"behavior_sessions": 4787, "ophys_sessions": 704, "ophys_experiments": 1941}

@@ -11,6 +11,7 @@ import numpy as np
 
 from . import session as S
 from .extensions import EVENT_DETECTION, get_class
+from .nwbcolumns import column, packed
 from .values import CELLS, TRACES
 
 
@@ -28,8 +29,6 @@ def add_ophys(nwb, info, values: dict) -> None:
         PlaneSegmentation,
         RoiResponseSeries,
     )
-
-    from .nwbtemplate import _column, _packed
 
     plane = nwb.create_imaging_plane(
         name="imaging_plane_1",
@@ -55,10 +54,10 @@ def add_ophys(nwb, info, values: dict) -> None:
         "x",
         "y",
     ]
-    columns = [_column(c, np.asarray(values[CELLS + c])) for c in names]
+    columns = [column(c, np.asarray(values[CELLS + c])) for c in names]
     columns.append(
-        _column(
-            "image_mask", _packed(values[CELLS + "image_mask"], compression_opts=1, shuffle=False)
+        column(
+            "image_mask", packed(values[CELLS + "image_mask"], compression_opts=1, shuffle=False)
         )
     )
     cells = PlaneSegmentation(
@@ -77,7 +76,7 @@ def add_ophys(nwb, info, values: dict) -> None:
     )
     dff = RoiResponseSeries(
         name="traces",
-        data=_packed(values[TRACES["dff"]]),
+        data=packed(values[TRACES["dff"]]),
         rois=rois,
         unit="NA",
         timestamps=values["processing/ophys/dff/traces/timestamps"],
@@ -91,7 +90,7 @@ def add_ophys(nwb, info, values: dict) -> None:
         series = [
             RoiResponseSeries(
                 name="traces",
-                data=_packed(values[TRACES[key]]),
+                data=packed(values[TRACES[key]]),
                 rois=rois,
                 unit="NA",
                 timestamps=dff,
@@ -115,7 +114,7 @@ def add_ophys(nwb, info, values: dict) -> None:
     )
     module.add(
         events(
-            data=_packed(values[TRACES["events"]], shuffle=False),
+            data=packed(values[TRACES["events"]], shuffle=False),
             rois=region,
             unit="N/A",
             timestamps=dff,
@@ -129,7 +128,7 @@ def add_ophys(nwb, info, values: dict) -> None:
         pictures.append(
             GrayscaleImage(
                 name=name,
-                data=_packed(data) if data.dtype.itemsize > 1 else data,
+                data=packed(data) if data.dtype.itemsize > 1 else data,
                 resolution=0.00078125 / 10,
                 description=f"{name} image at pixels/cm resolution",
             )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..nwb.conventions import INT_NULL, LEADING_COLUMNS
 from . import session as S
 from .extensions import (
     BEHAVIOR_OPHYS,
@@ -18,28 +19,10 @@ from .extensions import (
     STIMULUS_TEMPLATE,
     get_class,
 )
+from .fileinfo import metadata_attributes, task_attributes
+from .nwbcolumns import column, packed
 from .values import PRESENTATIONS, TRIALS, is_passive
 
-_NO = "No description"
-_DESCRIPTIONS = {
-    "start_time": "Start time of epoch, in seconds",
-    "stop_time": "Stop time of epoch, in seconds",
-    "stimulus_block": "Index of contiguous presentations of one stimulus type",
-    "stimulus_name": "Name of stimulus",
-    "cell_specimen_id": "Unified id of segmented cell across experiments (after cell matching)",
-    "height": "Height of ROI in pixels",
-    "width": "Width of ROI in pixels",
-    "mask_image_plane": "Which image plane an ROI resides on. Overlapping ROIs are stored on "
-    "different mask image planes.",
-    "max_correction_down": "Max motion correction in down direction in pixels",
-    "max_correction_left": "Max motion correction in left direction in pixels",
-    "max_correction_right": "Max motion correction in right direction in pixels",
-    "max_correction_up": "Max motion correction in up direction in pixels",
-    "valid_roi": "Indicates if cell classification found the ROI to be a cell or not",
-    "x": "x position of ROI in Image Plane in pixels (top left corner)",
-    "y": "y position of ROI in Image Plane in pixels (top left corner)",
-    "image_mask": "Image masks for each ROI",
-}
 _TRIAL_COLUMNS = [
     "initial_image_name",
     "change_image_name",
@@ -61,34 +44,15 @@ _TRIAL_COLUMNS = [
     "change_frame",
     "trial_length",
 ]
+# A presentation block's columns as AllenSDK's writer stores them: the leading columns
+# (start and stop times come first, from TimeIntervals), then the rest the objects sort.
 _BLOCK_COLUMNS = [
-    "stimulus_block",
-    "stimulus_block_name",
-    "image_index",
-    "image_name",
-    "movie_frame_index",
-    "duration",
-    "start_frame",
-    "end_frame",
-    "is_change",
-    "is_image_novel",
-    "omitted",
-    "movie_repeat",
-    "flashes_since_change",
-    "trials_id",
+    *(c for c in LEADING_COLUMNS if c not in ("start_time", "end_time")),
     "stimulus_name",
     "is_sham_change",
     "active",
 ]
 _IMAGE_ONLY = {"image_name", "is_change", "is_image_novel", "omitted"}
-SHRINK = {"compression": "gzip", "compression_opts": 4, "shuffle": True}
-
-
-def _packed(data, **options):
-    """Data written chunked and compressed (``gzip`` unless told otherwise)."""
-    from hdmf.backends.hdf5 import H5DataIO
-
-    return H5DataIO(np.asarray(data), **{**SHRINK, **options})
 
 
 def build(info, values: dict, device: tuple[str, str]):
@@ -125,7 +89,7 @@ def build(info, values: dict, device: tuple[str, str]):
         nwb.add_processing_module(modules[name])
     shared = S.shared()
     clock = TimeSeries(
-        name="timestamps", data=_packed(shared["t"]), unit="s", timestamps=_packed(shared["t"])
+        name="timestamps", data=packed(shared["t"]), unit="s", timestamps=packed(shared["t"])
     )
     modules["stimulus"].add(clock)
     running = [
@@ -137,7 +101,7 @@ def build(info, values: dict, device: tuple[str, str]):
         modules["running"].add(
             TimeSeries(
                 name=name,
-                data=_packed(shared[key]),
+                data=packed(shared[key]),
                 unit=unit,
                 timestamps=clock,
                 description=description,
@@ -156,7 +120,7 @@ def build(info, values: dict, device: tuple[str, str]):
         nwb.add_acquisition(
             TimeSeries(
                 name=name,
-                data=_packed(shared[name]),
+                data=packed(shared[name]),
                 unit="V",
                 timestamps=clock,
                 description=description,
@@ -207,19 +171,13 @@ def experiment_description(session_type: str) -> str:
     )
 
 
-def _column(name: str, data, description: str | None = None):
-    from hdmf.common import VectorData
-
-    return VectorData(name=name, description=description or _DESCRIPTIONS.get(name, _NO), data=data)
-
-
 def _trials(values: dict):
     from hdmf.common import VectorIndex
     from pynwb.epoch import TimeIntervals
 
-    columns = [_column(c, values[TRIALS + c]) for c in ("start_time", "stop_time")]
+    columns = [column(c, values[TRIALS + c]) for c in ("start_time", "stop_time")]
     for name in _TRIAL_COLUMNS:
-        columns.append(_column(name, values[TRIALS + name], f"NOT IMPLEMENTED: {name}"))
+        columns.append(column(name, values[TRIALS + name], f"NOT IMPLEMENTED: {name}"))
         if name == "lick_times":
             columns.append(
                 VectorIndex(
@@ -239,9 +197,9 @@ def _intervals(name: str, rows: dict, clock):
 
     n = len(rows["start_time"])
     columns = [
-        _column(c, rows[c]) for c in ("start_time", "stop_time", *_BLOCK_COLUMNS) if c in rows
+        column(c, rows[c]) for c in ("start_time", "stop_time", *_BLOCK_COLUMNS) if c in rows
     ]
-    tags = _column("tags", np.array(["stimulus_time_interval"] * n, object), "user-defined tags")
+    tags = column("tags", np.array(["stimulus_time_interval"] * n, object), "user-defined tags")
     refs = [
         TimeSeriesReference(int(a), int(b - a), clock)
         for a, b in zip(rows["start_frame"], rows["end_frame"], strict=True)
@@ -289,14 +247,14 @@ def _other_blocks(t: np.ndarray, passive: bool) -> tuple[dict, dict]:
         k = len(rows["start_frame"])
         rows["start_time"], rows["stop_time"] = t[rows["start_frame"]], t[rows["end_frame"]]
         rows["duration"] = rows["stop_time"] - rows["start_time"]
-        for column in (
+        for name in (
             "image_index",
             "movie_frame_index",
             "movie_repeat",
             "flashes_since_change",
             "trials_id",
         ):
-            rows.setdefault(column, np.full(k, -99))
+            rows.setdefault(name, np.full(k, INT_NULL))
         rows["is_sham_change"], rows["active"] = np.zeros(k, bool), np.zeros(k, bool)
         for key, value in rows.items():
             rows[key] = np.array(value, object if isinstance(value, list) else None)
@@ -325,8 +283,8 @@ def _stimuli(nwb, info, values: dict, clock) -> None:
     nwb.add_time_intervals(_intervals("natural_movie_one", movie, clock))
     template = get_class("StimulusTemplate", STIMULUS_TEMPLATE)(
         name=name,
-        data=_packed(values[f"stimulus/templates/{name}/data"]),
-        unwarped=_packed(values[f"stimulus/templates/{name}/unwarped"]),
+        data=packed(values[f"stimulus/templates/{name}/data"]),
+        unwarped=packed(values[f"stimulus/templates/{name}/unwarped"]),
         unit="NA",
         format="raw",
         timestamps=np.full(len(images), np.nan),
@@ -359,19 +317,19 @@ def _eye_tracking(nwb, module, info) -> None:
         ("corneal_reflection_tracking", "cr"),
     ):
         fields = {
-            f: _packed(shared[f"{key}_{f}"])
+            f: packed(shared[f"{key}_{f}"])
             for f in ("data", "area", "area_raw", "width", "height", "angle")
         }
         series[name] = ellipse(
             name=name,
             reference_frame="nose",
-            timestamps=clock or _packed(shared["eye_t"]),
+            timestamps=clock or packed(shared["eye_t"]),
             **fields,
         )
         clock = clock or series[name]
     series["likely_blink"] = TimeSeries(
         name="likely_blink",
-        data=_packed(shared["likely_blink"]),
+        data=packed(shared["likely_blink"]),
         timestamps=clock,
         unit="N/A",
         description="blinks",
@@ -403,8 +361,6 @@ def _eye_tracking(nwb, module, info) -> None:
 
 
 def _metadata(nwb, info) -> None:
-    from .nwbwrite import metadata_attributes, task_attributes
-
     subject = get_class("BehaviorSubject", BEHAVIOR_OPHYS)
     nwb.subject = subject(
         age=f"P{info.age_in_days}D",

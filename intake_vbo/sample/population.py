@@ -11,7 +11,8 @@ from datetime import date, datetime, timedelta, timezone
 
 import numpy as np
 
-from ..release import version_key
+from ..catalog.release import version_key
+from .fileinfo import CELL_COUNTS, CELL_WEIGHTS
 from .model import (
     GENOTYPES,
     OPHYS_STAGES,
@@ -25,7 +26,6 @@ from .model import (
     _quirks,
     _version_changes,
 )
-from .nwbwrite import CELL_COUNTS, CELL_WEIGHTS
 
 
 def counts(scale: float) -> dict[str, int]:

@@ -23,9 +23,10 @@ import re
 import shutil
 from pathlib import Path
 
-from ..release import data_key, metadata_key, version_key
+from ..catalog.release import data_key, metadata_key, version_key
+from .fileinfo import FileInfo
 from .model import SAMPLE_VERSIONS, Model
-from .nwbwrite import FileInfo, write
+from .nwbwrite import write
 from .population import build_model
 from .tables import CSV_NAMES, render_table
 

@@ -31,7 +31,7 @@ from moto.moto_server.werkzeug_app import (
 from moto.server import ThreadedMotoServer
 from werkzeug.serving import make_server
 
-from ..release import (
+from ..catalog.release import (
     BUCKET,
     DEFAULT_BUCKET_URL,
     MANIFEST_PREFIX,

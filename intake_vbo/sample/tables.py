@@ -12,7 +12,7 @@ from __future__ import annotations
 import csv
 import io
 
-from ..release import version_key
+from ..catalog.release import version_key
 from .model import PROJECTS, Model, Session
 
 _TRIALS = "trial go_trial catch_trial hit_trial miss_trial false_alarm_trial correct_reject_trial"

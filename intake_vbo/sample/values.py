@@ -3,7 +3,7 @@
 The template writer (``nwbtemplate``) builds its pynwb objects from this mapping and
 ``nwbwrite.personalise`` overwrites the same datasets in a copy of the template, so
 the two cannot drift apart. Values come from ``session`` (the miniature session plan)
-and from the file's :class:`~intake_vbo.sample.nwbwrite.FileInfo`.
+and from the file's :class:`~intake_vbo.sample.fileinfo.FileInfo`.
 """
 
 from __future__ import annotations

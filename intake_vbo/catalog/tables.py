@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pv
 
-from .errors import VboError
+from ..base.errors import VboError
 from .schema import BOOL, DATE, INDEX, INT, INTS, SCHEMAS, TEXTS
 
 __all__ = ["read_table"]

@@ -10,28 +10,16 @@ even when no manifest changed, so a lab's existing build gains new sources.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
-from .errors import no_catalog
-from .index import Part
-from .release import DATA_FOLDERS, version_key
-from .schema import CATALOG_TABLES
+from ..base import fileops
+from ..base.settings import local_dir
+from .index import Partition
+from .record import CATALOG_FORMAT, ROOT_CATALOG, CatalogSettings, entry_name, recorded_settings
+from .release import KINDS, id_column, kind_label, version_key
+from .schema import CATALOG_TABLES, FILE_TABLES
 
-ROOT_CATALOG = "catalog.yaml"
-# Bump when the catalog files change shape (sources, arguments, metadata).
-CATALOG_FORMAT = 4  # 3: the NWB sources take `stream`; 4: the per-file table sources
 _HEADER = "# Visual Behavior Ophys: written by `intake-vbo build`; do not edit by hand.\n"
-
-
-def entry_name(version: str) -> str:
-    """Catalog entry name of a version: ``1.1.0`` -> ``v1_1_0``."""
-    return "v" + version.replace(".", "_")
-
-
-def absolute(path: str) -> str:
-    """A cache directory as recorded: absolute, user expanded."""
-    return str(Path(path).expanduser().resolve())
 
 
 def _dump(doc: dict, comment: str = "") -> str:
@@ -46,7 +34,7 @@ def _in_catalog(path: str) -> str:
     return "{{ CATALOG_DIR }}/../" + path
 
 
-def version_catalog(version: str, parts: dict[str, Part], bucket_url: str, cache_dir) -> dict:
+def version_catalog(version: str, parts: dict[str, Partition], bucket_url: str, cache_dir) -> dict:
     """The catalog of one version: its table sources and its parameterised NWB sources."""
     sources = {}
     for table in CATALOG_TABLES:
@@ -56,22 +44,23 @@ def version_catalog(version: str, parts: dict[str, Part], bucket_url: str, cache
                 "driver": "vbo_table",
                 "args": {"table": table, "path": _in_catalog(parts[table].path)},
             }
-    for kind in DATA_FOLDERS:
+    for kind in KINDS:
+        ident = id_column(kind)
         args = {
             "kind": kind,
-            "id": f"{{{{ {kind}_id }}}}",
+            "id": f"{{{{ {ident} }}}}",
             "version": version,
             "files": _in_catalog(parts["files"].path),
         }
         if "behavior_sessions" in parts:
             args["behavior_sessions"] = _in_catalog(parts["behavior_sessions"].path)
         sources[kind] = {
-            "description": f"NWB file of one {kind.replace('_', ' ')} of release {version}, "
+            "description": f"NWB file of one {kind_label(kind)} of release {version}, "
             "fetched into the cache on first use (or streamed, with stream=true)",
             "driver": "vbo_nwb",
             "parameters": {
-                f"{kind}_id": {
-                    "description": f"{kind}_id, as in the {kind}s table",
+                ident: {
+                    "description": f"{ident}, as in the {kind}s table",
                     "type": "int",
                     "default": 0,
                 },
@@ -90,10 +79,8 @@ def version_catalog(version: str, parts: dict[str, Part], bucket_url: str, cache
 
 def _tables_source(kind: str, version: str, args: dict, bucket_url: str, cache_dir) -> dict:
     """The ``<kind>_tables`` source: one table of many files, one dask partition per file."""
-    from .tablemeta import tables_of
-
-    tables = tables_of(kind)
-    label = kind.replace("_", " ")
+    tables = FILE_TABLES[kind]
+    label = kind_label(kind)
     return {
         "description": f"one table of many {label}s of release {version} as a dask DataFrame, "
         f"one partition per NWB file (tables: {', '.join(tables)})",
@@ -102,7 +89,7 @@ def _tables_source(kind: str, version: str, args: dict, bucket_url: str, cache_d
             "table": {
                 "description": f"the {label}'s attribute to read: {', '.join(tables)}",
                 "type": "str",
-                "default": tables[0] if kind == "ophys_experiment" else "trials",
+                "default": tables[0],
             },
             f"{kind}_ids": {
                 "description": f"{kind}_ids to read; empty: every {label} file of the release",
@@ -123,14 +110,8 @@ def _tables_source(kind: str, version: str, args: dict, bucket_url: str, cache_d
 
 def root_catalog(versions: list[str], bucket_url: str, cache_dir, etags: dict) -> dict:
     """The root catalog: ``latest`` and one nested catalog per version, and the settings."""
-    settings = {
-        "format": CATALOG_FORMAT,
-        "latest": versions[-1],
-        "versions": versions,
-        "bucket_url": bucket_url,
-        "cache_dir": cache_dir,
-        "manifest_etags": etags,
-    }
+    settings = CatalogSettings(CATALOG_FORMAT, versions[-1], versions, bucket_url, cache_dir,
+                               etags).as_dict()  # fmt: skip
     sources = {}
     for name, version in [("latest", versions[-1]), *((entry_name(v), v) for v in versions)]:
         latest = " (the latest built)" if name == "latest" else ""
@@ -143,7 +124,7 @@ def root_catalog(versions: list[str], bucket_url: str, cache_dir, etags: dict) -
 
 
 def render(
-    parts: list[Part], bucket_url: str, cache_dir: str | None, etags: dict[str, str]
+    parts: list[Partition], bucket_url: str, cache_dir: str | None, etags: dict[str, str]
 ) -> dict[str, str]:
     """Every catalog file's text, keyed by its path relative to the catalog directory."""
     versions = sorted({p.version for p in parts}, key=version_key)
@@ -164,7 +145,7 @@ def render(
 def write_catalogs(
     root: Path,
     staging: Path,
-    parts: list[Part],
+    parts: list[Partition],
     bucket_url: str,
     cache_dir: str | None,
     etags: dict[str, str],
@@ -176,7 +157,7 @@ def write_catalogs(
     if not parts:
         return []
     # Without a new --cache-dir, keep what an earlier build recorded.
-    cache_dir = recorded(root).get("cache_dir") if cache_dir is None else absolute(cache_dir)
+    cache_dir = recorded_cache_dir(root) if cache_dir is None else str(local_dir(cache_dir))
     texts = render(parts, bucket_url, cache_dir, etags)
     written = []
     for name in sorted(texts, key=lambda n: n == ROOT_CATALOG):
@@ -187,26 +168,12 @@ def write_catalogs(
         tmp.parent.mkdir(parents=True, exist_ok=True)
         tmp.write_text(texts[name], "utf-8")
         target.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(tmp, target)
+        fileops.replace(tmp, target)
         written.append(name)
     return written
 
 
-def settings(root: str | Path) -> dict:
-    """The settings a build recorded in ``root``; a one-line error if there is no catalog."""
-    found = recorded(Path(root))
-    if not found:
-        raise no_catalog(root)
-    return found
-
-
-def recorded(root: Path) -> dict:
-    """The settings the last build recorded in the root catalog (empty if none)."""
-    import yaml
-
-    path = Path(root) / ROOT_CATALOG
-    if not path.exists():
-        return {}
-    with open(path, encoding="utf-8") as f:
-        doc = yaml.safe_load(f) or {}
-    return (doc.get("metadata") or {}).get("intake_vbo") or {}
+def recorded_cache_dir(root: Path) -> str | None:
+    """The cache directory an earlier build recorded in ``root`` (None: none)."""
+    found = recorded_settings(root)
+    return found.cache_dir if found else None

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from .schema import ALLENSDK_ORDER, INDEX
+from ..catalog.schema import ALLENSDK_ORDER, INDEX
 
 # The index of every table a catalog serves as a DataFrame.
 FRAME_INDEX = INDEX | {"files": "file_id"}

@@ -1,37 +1,30 @@
-"""Write and read the index: hive-partitioned Parquet and one self-contained DuckDB file.
+"""Read the index: the DuckDB file, the Parquet partitions it lists, and diffs.
 
-Parquet partitions are immutable and named by their content
-(``parquet/<table>/manifest_version=<X.Y.Z>/part-<digest>.parquet``), so a rebuild never
-rewrites a file a reader may hold open. ``vbo.duckdb`` is rebuilt from the partitions
-into a temporary file and swapped in with one rename: readers see the old index or the
-new one, never half of one. It holds real tables, not views over Parquet, so it opens
-from any working directory, in the DuckDB CLI too.
+The build writes both (:mod:`intake_vbo.catalog.indexwrite`); everything that serves a
+catalog reads them here, so no reader depends on the writer. ``vbo.duckdb`` is opened
+read-only: readers never lock out a build or each other.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .errors import VboError, no_catalog
+from ..base.errors import VboError, no_catalog
 from .release import version_key
-from .schema import INDEX, INDEX_TABLES
+from .schema import INDEX
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
 INDEX_FILE = "vbo.duckdb"
-# DuckDB 2.0 writes files the 1.5 CLI cannot read unless asked for the older format.
-STORAGE_VERSION = "v1.5.0"
 
 
 @dataclass(frozen=True)
-class Part:
-    """One Parquet partition: a table's rows for one version."""
+class Partition:
+    """One Parquet partition: a table's rows for one version (a row of ``partitions``)."""
 
     table: str
     version: str
@@ -39,98 +32,16 @@ class Part:
     rows: int
 
 
-def write_part(staging: Path, table: str, version: str, data: pa.Table) -> Part:
-    """Write one partition into ``staging``; :func:`commit_parts` moves it into place.
-
-    The file name carries a digest of its bytes, so an unchanged partition keeps its
-    name and a changed one never overwrites the old file.
-    """
-    import pyarrow.parquet as pq
-
-    staging.mkdir(parents=True, exist_ok=True)
-    tmp = staging / f"{table}-{version}.parquet"
-    pq.write_table(data, tmp, compression="zstd")
-    digest = hashlib.blake2b(tmp.read_bytes(), digest_size=8).hexdigest()
-    rel = f"parquet/{table}/manifest_version={version}/part-{digest}.parquet"
-    final = staging / "parts" / rel
-    final.parent.mkdir(parents=True, exist_ok=True)
-    os.replace(tmp, final)
-    return Part(table, version, rel, data.num_rows)
+PARTITIONS_SQL = "SELECT table_name, manifest_version, path, num_rows FROM partitions"
 
 
-def commit_parts(root: Path, staging: Path, parts: list[Part]) -> None:
-    """Move staged partitions to their final place (no-op for ones already there)."""
-    for part in parts:
-        src = staging / "parts" / part.path
-        dst = root / part.path
-        if not src.exists():
-            continue
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        if dst.exists():  # same name means same bytes
-            src.unlink()
-        else:
-            os.replace(src, dst)
-
-
-def remove_unreferenced(root: Path, parts: list[Part]) -> list[Path]:
-    """Delete Parquet files the index no longer names; return what was removed."""
-    keep = {root / p.path for p in parts}
-    removed = []
-    for path in sorted((root / "parquet").rglob("*.parquet")):
-        if path not in keep:
-            path.unlink()
-            removed.append(path)
-    for folder in sorted((root / "parquet").glob("*/*"), reverse=True):
-        if folder.is_dir() and not any(folder.iterdir()):
-            folder.rmdir()
-    return removed
-
-
-def write_index(root: Path, staging: Path, parts: list[Part], latest: str) -> None:
-    """Build ``vbo.duckdb`` from the partitions, then swap it in atomically."""
-    import duckdb
-
-    staging.mkdir(parents=True, exist_ok=True)
-    tmp = staging / INDEX_FILE
-    for leftover in (tmp, tmp.with_name(INDEX_FILE + ".wal")):
-        leftover.unlink(missing_ok=True)
-    con = duckdb.connect(str(tmp), config={"storage_compatibility_version": STORAGE_VERSION})
-    try:
-        for table in INDEX_TABLES:
-            files = [str(root / p.path) for p in parts if p.table == table]
-            if files:
-                _load_table(con, table, files)
-        _write_partitions(con, parts)
-        _write_changes(con, sorted({p.version for p in parts}, key=version_key))
-        for table in INDEX_TABLES:
-            if any(p.table == table for p in parts):
-                con.execute(
-                    f"CREATE VIEW latest_{table} AS SELECT * FROM {table} "
-                    f"WHERE manifest_version = '{latest}'"
-                )
-        con.execute("CHECKPOINT")
-    finally:
-        con.close()
-    os.replace(tmp, root / INDEX_FILE)
-
-
-def _load_table(con, table: str, files: list[str]) -> None:
-    """One table over every version, columns unioned by name (NULL where a version lacks one)."""
-    con.execute(
-        f"CREATE TABLE {table} AS SELECT manifest_version, * EXCLUDE (manifest_version) "
-        "FROM read_parquet($files, hive_partitioning = true, union_by_name = true, "
-        "hive_types = {'manifest_version': VARCHAR})",
-        {"files": files},
-    )
-
-
-def _write_partitions(con, parts: list[Part]) -> None:
-    rows = [(p.table, p.version, p.path, p.rows) for p in parts]
-    con.execute(
-        "CREATE TABLE partitions (table_name VARCHAR, manifest_version VARCHAR, "
-        "path VARCHAR, num_rows BIGINT)"
-    )
-    con.executemany("INSERT INTO partitions VALUES (?, ?, ?, ?)", rows)
+def partitions(con, version: str | None = None) -> list[Partition]:
+    """The partitions the index lists (of one version, if given)."""
+    if version is None:
+        rows = con.execute(PARTITIONS_SQL).fetchall()
+    else:
+        rows = con.execute(f"{PARTITIONS_SQL} WHERE manifest_version = ?", [version]).fetchall()
+    return [Partition(*row) for row in rows]
 
 
 # Objects of two versions, side by side by key: data files and metadata files alike.
@@ -155,17 +66,7 @@ CHANGES_SQL = f"""
 """
 
 
-def _write_changes(con, versions: list[str]) -> None:
-    """``changes`` between each pair of consecutive built versions."""
-    con.execute(
-        "CREATE TABLE changes (from_version VARCHAR, to_version VARCHAR, key VARCHAR, "
-        "kind VARCHAR, change VARCHAR, old_version_id VARCHAR, new_version_id VARCHAR)"
-    )
-    for a, b in zip(versions, versions[1:], strict=False):
-        con.execute(f"INSERT INTO changes {CHANGES_SQL}", {"a": a, "b": b})
-
-
-def connect(root: Path):
+def connect(root: str | os.PathLike):
     """Open the index read-only (readers never lock out a build or each other)."""
     import duckdb
 
@@ -179,23 +80,16 @@ def connect(root: Path):
         raise VboError(f"{path}: cannot open the index ({first})") from None
 
 
-def read_state(root: Path) -> tuple[dict[str, str], list[Part]]:
+def read_state(root: Path) -> tuple[dict[str, str], list[Partition]]:
     """What is built: manifest ETag per version, and every partition."""
     if not (Path(root) / INDEX_FILE).exists():
         return {}, []
     con = connect(root)
     try:
         etags = dict(con.execute("SELECT manifest_version, etag FROM manifests").fetchall())
-        rows = con.execute("SELECT table_name, manifest_version, path, num_rows FROM partitions")
-        parts = [Part(*row) for row in rows.fetchall()]
+        return etags, partitions(con)
     finally:
         con.close()
-    return etags, parts
-
-
-def clear_staging(staging: Path) -> None:
-    """Remove what a failed or killed build left behind."""
-    shutil.rmtree(staging, ignore_errors=True)
 
 
 def diff(root: Path, a: str, b: str) -> tuple[list[tuple], list[dict]]:
@@ -218,8 +112,7 @@ def diff(root: Path, a: str, b: str) -> tuple[list[tuple], list[dict]]:
                 known = ", ".join(sorted(built, key=version_key))
                 raise VboError(f"unknown version {version!r} in {root}: built are {known}")
         objects = con.execute(CHANGES_SQL, {"a": a, "b": b}).fetchall()
-        rows = con.execute("SELECT table_name, manifest_version, path, num_rows FROM partitions")
-        paths = {(t, v): Part(t, v, p, n) for t, v, p, n in rows.fetchall()}
+        paths = {(p.table, p.version): p for p in partitions(con)}
         tables = [
             _table_diff(con, root, table, ident, a, b, paths)
             for table, ident in INDEX.items()

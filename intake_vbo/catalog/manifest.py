@@ -14,10 +14,10 @@ import re
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
-from .errors import VboError
+from ..base.errors import VboError
+from ..base.hashes import HEX_LENGTH, is_file_hash
 from .release import BUCKET, DATA_FOLDERS, PROJECT_PREFIX
 
-HASH = re.compile(r"[0-9a-f]{128}")
 VERSION = re.compile(r"\d+\.\d+\.\d+")
 # The bucket's S3 host in virtual-host style, any regional form.
 _VIRTUAL_HOST = re.compile(re.escape(BUCKET) + r"\.s3([.-][a-z0-9-]+)?\.amazonaws\.com")
@@ -143,8 +143,10 @@ def _entry(entry: object, label: str, where: str) -> tuple[str, str, str, str]:
     for name in ("url", "version_id", "file_hash"):
         if not isinstance(entry.get(name), str) or not entry[name]:
             raise VboError(f"{where}: {label}: missing or non-string {name!r}")
-    if not HASH.fullmatch(entry["file_hash"]):
-        raise VboError(f"{where}: {label}: file_hash is not 128 lowercase hex characters (BLAKE2b)")
+    if not is_file_hash(entry["file_hash"]):
+        raise VboError(
+            f"{where}: {label}: file_hash is not {HEX_LENGTH} lowercase hex characters (BLAKE2b)"
+        )
     key = object_key(entry["url"], f"{where}: {label}")
     return entry["url"], key, entry["version_id"], entry["file_hash"]
 

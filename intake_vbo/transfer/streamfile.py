@@ -1,32 +1,24 @@
-"""Pinned HTTP Range reads, and a read-only seekable file over a URL for h5py.
+"""A read-only, seekable file over a URL for h5py, its blocks kept on disk.
 
-:class:`Remote` reads byte ranges of one object version: the URL carries the
-manifest's ``versionId``; after the first response every request carries
-``If-Match: <ETag>`` and must report the same total size. A server that answers a
-Range request with 200, with a missing or wrong ``Content-Range``, with another
-ETag or with 412 is a one-line :class:`VboError` naming the URL and what was wrong:
-never silently wrong data. Retries, backoff and timeouts are :mod:`intake_vbo.http`'s;
-a retried transfer resumes after the bytes already delivered.
-
-:class:`StreamFile` is what ``h5py.File`` reads: blocks of a fixed size kept in the
-on-disk block store (:mod:`intake_vbo.blocks`), fetched on first use with a
-read-ahead suited to HDF5 (see :data:`BLOCK` and :meth:`StreamFile._plan`). h5py
-holds one global lock, so reads never overlap: the file is deliberately serial.
+:class:`StreamFile` is what ``h5py.File`` reads when a file is streamed: blocks of a
+fixed size kept in the on-disk block store (:mod:`intake_vbo.transfer.blocks`), fetched
+on first use through :class:`~intake_vbo.transfer.remote.Remote` (pinned Range reads)
+with a read-ahead suited to HDF5 (see :data:`BLOCK` and :meth:`StreamFile._plan`).
+h5py holds one global lock, so reads never overlap: the file is deliberately serial.
+A file whose blocks come to cover it is verified and installed in the verified store,
+and read from there.
 """
 
 from __future__ import annotations
 
 import io
 import os
-import re
 from collections import OrderedDict
-from collections.abc import Callable
-from urllib.parse import parse_qs, urlsplit
 
+from ..base.crash import crash_point
 from .blocks import BlockStore, Entry, entry_key
-from .crash import crash_point
-from .errors import VboError
-from .http import DEFAULT_BACKOFF, TIMEOUT, Backoff, Retry, call, check, session
+from .remote import Remote
+from .store import Store
 
 # Bytes per block, chosen by measurement (benchmarks/measure_stream_blocks.py): a 478 MB
 # experiment written by AllenSDK's writers, one attribute per fresh block store; requests
@@ -47,106 +39,6 @@ NEAR = 2 << 20
 MAX_AHEAD = 8 << 20  # read-ahead grows while reads are contiguous, up to this
 MAX_REQUEST = 32 << 20  # bytes per request at most (a long read takes several)
 MEMORY = 32 << 20  # recently used blocks kept in memory (HDF5 rereads metadata often)
-_CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+)")
-
-
-class Remote:
-    """Byte ranges of one object version over HTTP(S), pinned to its ETag and size.
-
-    Parameters
-    ----------
-    url : str
-        ``http(s)://.../key?versionId=...`` (path or virtual-host style).
-    etag, size : optional
-        The pin, when known from an earlier response (another process's, say).
-    backoff : Backoff
-        Retry policy.
-
-    Attributes
-    ----------
-    requests, received : int
-        HTTP requests made and body bytes received, for measurements.
-    """
-
-    def __init__(self, url: str, etag: str | None = None, size: int | None = None,
-                 backoff: Backoff = DEFAULT_BACKOFF):  # fmt: skip
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise VboError(f"{url[:200]}: not an http(s) URL")
-        self.url, self.etag, self.size, self.backoff = url, etag, size, backoff
-        self.name = url.split("?", 1)[0]
-        self.path = parts.path
-        self.version_id = (parse_qs(parts.query).get("versionId") or [None])[0]
-        self.requests = self.received = 0
-
-    def get(self, start: int, stop: int, sink: Callable[[bytes], object]) -> int:
-        """Deliver bytes ``[start, stop)`` to ``sink`` in order; return how many.
-
-        ``stop`` is clamped at the object's size (learnt from the first response
-        if unknown). A transient failure retries the rest, after what was delivered.
-        """
-        done = start
-
-        def once() -> None:
-            nonlocal done
-            end = stop if self.size is None else min(stop, self.size)
-            if done >= end:
-                return
-            headers = {"Range": f"bytes={done}-{end - 1}", "Accept-Encoding": "identity"}
-            if self.etag:
-                headers["If-Match"] = self.etag
-            self.requests += 1
-            with session().get(self.url, headers=headers, stream=True, timeout=TIMEOUT) as r:
-                last = self._validate(r, done, end)
-                for chunk in r.iter_content(1 << 16):
-                    chunk = chunk[: last + 1 - done]
-                    self.received += len(chunk)
-                    sink(chunk)
-                    done += len(chunk)
-                if done <= last:
-                    raise Retry(f"truncated body from {self.name}: ended at {done} of {last + 1}")
-
-        call(once, self.name, self.backoff)
-        return done - start
-
-    def _validate(self, r, first: int, end: int) -> int:
-        """Check a response to ``bytes=first-(end-1)``; pin ETag and size; return its last byte."""
-        asked = f"bytes={first}-{end - 1}"
-        if r.status_code == 412:
-            r.close()
-            raise VboError(
-                f"{self.name}: the object changed (HTTP 412 Precondition Failed for "
-                f"If-Match {self.etag}); cannot stream it"
-            )
-        check(r, self.name)
-        if r.status_code != 206:
-            raise VboError(
-                f"{self.name}: answered a Range request ({asked}) with HTTP {r.status_code}, "
-                "not 206 Partial Content"
-            )
-        content_range = r.headers.get("Content-Range")
-        match = _CONTENT_RANGE.fullmatch((content_range or "").strip())
-        if not match:
-            raise VboError(f"{self.name}: missing or malformed Content-Range {content_range!r} "
-                           f"for {asked}")  # fmt: skip
-        lo, hi, total = (int(g) for g in match.groups())
-        if self.size is not None and total != self.size:
-            raise VboError(f"{self.name}: the object's size changed from {self.size} to {total} "
-                           f"(Content-Range {content_range!r})")  # fmt: skip
-        if lo != first or hi != min(end, total) - 1:
-            raise VboError(f"{self.name}: wrong Content-Range {content_range!r} for {asked}")
-        served = r.headers.get("x-amz-version-id")
-        if self.version_id and served and served != self.version_id:
-            raise VboError(f"{self.name}: answered for version {served}, not {self.version_id}")
-        etag = r.headers.get("ETag")
-        if not etag:
-            raise VboError(
-                f"{self.name}: no ETag in the response; cannot pin the reads to one version"
-            )
-        if self.etag is not None and etag != self.etag:
-            raise VboError(f"{self.name}: the object's ETag changed from {self.etag} to {etag}")
-        self.etag, self.size = etag, total
-        return hi
 
 
 class StreamFile(io.RawIOBase):
@@ -156,13 +48,13 @@ class StreamFile(io.RawIOBase):
     ----------
     remote : Remote
         The object to read.
-    store : BlockStore
+    blocks : BlockStore
         Where blocks are kept (``<cache root>/blocks``).
     file_hash : str, optional
         The file's BLAKE2b: blocks are keyed by it, and a complete set is verified
         and promoted into the verified cache.
-    cache : Cache, optional
-        The verified cache to promote into (needed with ``file_hash``).
+    store : Store, optional
+        The verified store to promote into (needed with ``file_hash``).
     block_size, near : int
         Bytes per block (:data:`BLOCK`); how far after the last read a read may start
         and still continue its read-ahead (:data:`NEAR`).
@@ -173,11 +65,12 @@ class StreamFile(io.RawIOBase):
         The verified cache file, once every block arrived and matched ``file_hash``.
     """
 
-    def __init__(self, remote: Remote, store: BlockStore, file_hash: str | None = None,
-                 cache=None, block_size: int = BLOCK, near: int = NEAR):  # fmt: skip
+    def __init__(self, remote: Remote, blocks: BlockStore, file_hash: str | None = None,
+                 store: Store | None = None, block_size: int = BLOCK,
+                 near: int = NEAR):  # fmt: skip
         super().__init__()
-        self.remote, self.store, self.block_size, self.near = remote, store, block_size, near
-        self.file_hash, self.cache, self.promoted = file_hash, cache, None
+        self.remote, self.blocks, self.block_size, self.near = remote, blocks, block_size, near
+        self.file_hash, self.store, self.promoted = file_hash, store, None
         self._local = None  # the verified cache's copy, once there is one
         self.name = remote.name
         self._pos = self._last_end = self._ahead = 0
@@ -188,7 +81,7 @@ class StreamFile(io.RawIOBase):
     def _open_entry(self) -> Entry:
         remote = self.remote
         if self.file_hash or remote.version_id:  # immutable content: its blocks may be reused
-            entry = self.store.entry(entry_key(remote.path, remote.version_id, self.file_hash))
+            entry = self.blocks.entry(entry_key(remote.path, remote.version_id, self.file_hash))
             meta = entry.meta()
             if meta is not None:
                 remote.size = meta["size"]
@@ -197,7 +90,7 @@ class StreamFile(io.RawIOBase):
                 return entry
         first = self._fetch_plain(0, self.block_size)  # learns size and ETag
         key = entry_key(remote.path, remote.version_id, self.file_hash, remote.etag)
-        entry = self.store.entry(key)
+        entry = self.blocks.entry(key)
         entry.save_meta(remote.size, remote.etag)
         entry.write(0, first)
         self._remember(0, first)
@@ -205,7 +98,7 @@ class StreamFile(io.RawIOBase):
 
     def _promote_if_covered(self) -> None:
         """A file whose blocks cover it (a crash came before its promotion) goes in now."""
-        if self.file_hash and self.cache is not None:
+        if self.file_hash and self.store is not None:
             self._use_local(promote=True)
 
     def _fetch_plain(self, start: int, stop: int) -> bytes:
@@ -309,18 +202,18 @@ class StreamFile(io.RawIOBase):
 
     def _use_local(self, promote: bool = False) -> bool:
         """Switch to the verified cache's copy if there is one (promoting first if asked)."""
-        if not self.file_hash or self.cache is None:
+        if not self.file_hash or self.store is None:
             return False
         entry, size, bs = self.entry, self.size, self.block_size
         if (
             promote
             and entry.covered(size, bs)
-            and entry.promote(self.cache, self.file_hash, size, bs, self.name)
+            and entry.promote(self.store, self.file_hash, size, bs, self.name)
         ):
-            self.promoted = self.cache.path(self.file_hash)
-        if not self.cache.has(self.file_hash):
+            self.promoted = self.store.path(self.file_hash)
+        if not self.store.has(self.file_hash):
             return False
-        self._local = open(self.cache.path(self.file_hash), "rb")  # noqa: SIM115 (closed in close)
+        self._local = open(self.store.path(self.file_hash), "rb")  # noqa: SIM115 (closed in close)
         return True
 
     def _plan(self, start: int, stop: int) -> list[tuple[int, int]]:
@@ -373,37 +266,3 @@ class StreamFile(io.RawIOBase):
                 crash_point("ranges:mid-response")
 
         self.remote.get(start, stop, sink)
-
-
-def open_url(url: str, file_hash: str | None = None, cache_root: str | os.PathLike | None = None,
-             block_size: int = BLOCK, backoff: Backoff = DEFAULT_BACKOFF,
-             near: int = NEAR):  # fmt: skip
-    """A binary file over ``url``: the verified cache's copy if there is one, else streamed.
-
-    Parameters
-    ----------
-    url : str
-        ``http(s)://.../key?versionId=...``.
-    file_hash : str, optional
-        The file's BLAKE2b (a catalog knows it): blocks are then keyed by it, and a
-        file whose blocks cover it is verified and promoted into the cache.
-    cache_root : str or path, optional
-        The cache root (default :func:`intake_vbo.cache.cache_dir`); blocks go in
-        ``<cache_root>/blocks``.
-    block_size, near : int
-        The read policy (:class:`StreamFile`).
-    backoff : Backoff
-        Retry policy.
-
-    Returns
-    -------
-    StreamFile or a local file object
-        Pass it to ``open_experiment`` / ``open_session`` / ``h5py.File``.
-    """
-    from .cache import Cache, cache_dir
-
-    cache = Cache(cache_root if cache_root is not None else cache_dir(), backoff)
-    if file_hash and cache.has(file_hash):
-        return open(cache.path(file_hash), "rb")
-    remote = Remote(url, backoff=backoff)
-    return StreamFile(remote, BlockStore(cache.root), file_hash, cache, block_size, near)

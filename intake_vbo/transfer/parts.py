@@ -1,18 +1,20 @@
 """Large downloads on several connections: byte-range parts, hashed in order, journaled.
 
-The cache (:mod:`intake_vbo.cache`) decides what to download and where; this module
-moves a file's bytes. A fresh download starts as the one-connection download of
-:mod:`intake_vbo.stream` does, but asks only for the first part
-(``Range: bytes=0-<part_size - 1>``). A file that fits is done in that one request;
-one up to :attr:`Parallel.threshold` goes on over that one connection (the small
-file path). For a larger file, the first response's Content-Range gives the size
-and its ETag pins the object: every other part is a pinned Range request
-(:class:`intake_vbo.ranges.Remote`: ``If-Match``, 206 with exactly the range asked,
-the same ETag), on up to ``connections - 1`` more connections while the first part
-still arrives, and the first connection joins them when its part is in.
+The cache (:mod:`intake_vbo.transfer.cache`) decides what to download and where;
+:func:`download` is the one place that decides how: on one connection
+(:mod:`intake_vbo.transfer.download`) or in parts over several
+(:class:`~intake_vbo.transfer.remote.Remote`'s pinned ranges). A fresh download asks
+first for the first part only (``Range: bytes=0-<part_size - 1>``). A file that fits
+is done in that one request; one up to :attr:`Parallel.threshold` goes on over that
+one connection (the small file path). For a larger file, the first response's
+Content-Range gives the size and its ETag pins the object: every other part is a
+pinned Range request (``If-Match``, 206 with exactly the range asked, the same ETag),
+on up to ``connections - 1`` more connections while the first part still arrives,
+and the first connection joins them when its part is in.
 
-Parts are written at their offsets in the preallocated ``.part`` file with
-``os.pwrite``; memory holds a chunk per connection, never a part. BLAKE2b is
+Parts are written at their offsets in the preallocated ``.part`` file
+(:class:`~intake_vbo.base.fileops.RandomAccess`: ``os.pwrite`` where there is one);
+memory holds a chunk per connection, never a part. BLAKE2b is
 sequential, so one thread hashes in order beside the transfer, reading each byte
 back (from the page cache) as soon as everything before it is in. Another thread
 fdatasyncs the file as parts complete (the write-behind: the final fsync is short)
@@ -31,7 +33,6 @@ connection, and its digest decides.
 from __future__ import annotations
 
 import logging
-import os
 import queue
 import threading
 from collections import deque
@@ -42,13 +43,14 @@ from pathlib import Path
 
 import requests
 
-from .blocks import parse_size
-from .crash import crash_point
-from .errors import VboError
+from ..base import settings
+from ..base.crash import crash_point
+from ..base.errors import VboError
+from ..base.fileops import RandomAccess
+from .download import CHUNK, Incoming, attempt, receive, request
 from .http import Retry, call
 from .journal import Journal, Plan
-from .ranges import Remote
-from .stream import CHUNK, Partial, attempt
+from .remote import Misanswer, Remote
 
 # Eight connections: one connection to S3 commonly carries 50-100 MB/s, and BLAKE2b
 # (~730 MB/s on one core) and a synced local disk (~400 MB/s) cap a file at about
@@ -58,12 +60,6 @@ CONNECTIONS = 8
 # at 80 MB/s; a 200 MB file still splits twelve ways; a kill loses at most 8 x 16 MiB.
 PART_SIZE = 16 << 20
 THRESHOLD = 64 << 20  # files larger than this go in parts; smaller ones keep one connection
-ENVIRONMENT = {
-    "connections": "VBO_CONNECTIONS",
-    "part_size": "VBO_PART_SIZE",
-    "threshold": "VBO_PARALLEL_THRESHOLD",
-}
-_datasync = getattr(os, "fdatasync", os.fsync)  # macOS has fsync only
 _log = logging.getLogger(__name__)
 
 
@@ -99,17 +95,13 @@ class Parallel:
     def from_env(cls, **given) -> Parallel:
         """The defaults, overridden by ``VBO_CONNECTIONS``, ``VBO_PART_SIZE`` and
         ``VBO_PARALLEL_THRESHOLD`` (sizes such as ``16M``), then by ``given`` (None: unset)."""
-        values = {}
-        for name, variable in ENVIRONMENT.items():
-            text = os.environ.get(variable, "").strip()
-            if text and name == "connections":
-                if not text.isdigit():
-                    raise VboError(f"{variable}={text!r}: not a whole number of connections")
-                values[name] = int(text)
-            elif text:
-                values[name] = parse_size(text, variable)
-        values.update({name: value for name, value in given.items() if value is not None})
-        return cls(**values)
+        values = {
+            "connections": settings.connections(),
+            "part_size": settings.part_size(),
+            "threshold": settings.parallel_threshold(),
+        }
+        values.update(given)
+        return cls(**{name: value for name, value in values.items() if value is not None})
 
     def capped(self, total: int) -> Parallel:
         """These settings, with at most ``total`` connections at once over every file."""
@@ -120,116 +112,122 @@ class Parallel:
         return self.slots if self.slots is not None else nullcontext()
 
 
-class Misanswer(VboError):
-    """A server's wrong answer to a part's Range request (200, another range or ETag, 412)."""
-
-
-class _Pinned(Remote):
-    """:class:`Remote`, its validation failures told apart from exhausted retries."""
-
-    def _validate(self, r, first: int, end: int) -> int:
-        try:
-            return super()._validate(r, first, end)
-        except Misanswer:
-            raise
-        except VboError as exc:
-            raise Misanswer(str(exc)) from None
-
-    def pin(self, response, end: int) -> None:
-        """Check the first response (``bytes=0-(end-1)``) and pin its ETag and size."""
-        self._validate(response, 0, end)
-
-
 class _Stopped(Exception):
     """Raised in a connection's thread when the download has failed elsewhere."""
 
 
-class _HandOver(Exception):
-    """The first response broke off after the parts had started: its part goes on there."""
-
-
-def download(url, part: Partial, journal: Journal, parallel: Parallel, meter, cancel,
+def download(url, incoming: Incoming, journal: Journal, parallel: Parallel, meter, cancel,
              backoff) -> None:  # fmt: skip
-    """Make ``part`` (the ``.part`` file and its digest) hold the whole object at ``url``.
+    """Make ``incoming`` (the ``.part`` file and its digest) hold the whole object at ``url``.
 
-    Resumes what is on disk: the parts ``journal`` names, else the ``part.size`` bytes
-    of a one-connection download (hashed already by the caller). ``meter`` counts the
-    bytes, ``cancel`` (an Event) stops, ``backoff`` is every request's retry policy.
+    Resumes what is on disk: the parts ``journal`` names, else the ``incoming.size``
+    bytes of a one-connection download (hashed already by the caller). ``meter`` counts
+    the bytes, ``cancel`` (an Event) stops, ``backoff`` is every request's retry policy.
+    A server that mis-answers a pinned range gets one more chance: the whole file
+    again on one connection, where the digest decides.
     """
-    state = journal.load() if part.path.is_file() else None
+    state = journal.load() if incoming.path.is_file() else None
     try:
         if state is not None:
-            plan, done = state
-            part.restart()
-            remote = _Pinned(url, plan.etag, plan.size, backoff)
-            run = _Run(remote, plan, part.path, journal, parallel, meter, cancel, done)
-            run.start(parallel.connections - 1)
-            run.finish(part)
+            _resume(url, incoming, journal, parallel, meter, cancel, backoff, *state)
             return
         journal.remove()
-        if part.size or parallel.connections < 2:
-            _single(url, part, parallel, meter, cancel, backoff)
+        if incoming.size or parallel.connections < 2:
+            _single(url, incoming, parallel, meter, cancel, backoff)
         else:
-            _fresh(url, part, journal, parallel, meter, cancel, backoff)
+            _fresh(url, incoming, journal, parallel, meter, cancel, backoff)
     except Misanswer as exc:
         _log.warning("%s; downloading the whole file again on one connection", exc)
-        part.discard()
+        incoming.discard()
         journal.remove()
-        _single(url, part, parallel, meter, cancel, backoff)
+        _single(url, incoming, parallel, meter, cancel, backoff)
 
 
-def _single(url, part, parallel, meter, cancel, backoff) -> None:
-    """The rest of the file on one connection (:func:`intake_vbo.stream.attempt`)."""
+def _single(url, incoming, parallel, meter, cancel, backoff) -> None:
+    """The rest of the file on one connection."""
     with parallel.slot():
-        call(lambda: attempt(url, part, meter, cancel), url, backoff)
+        call(lambda: attempt(url, incoming, meter, cancel), url, backoff)
 
 
-def _fresh(url, part, journal, parallel, meter, cancel, backoff) -> None:
-    """The first part; then the rest on one connection, or in parts when it is large."""
-    first, runs = parallel.part_size, []
-    part.total = None  # until the first response tells it
+def _resume(url, incoming, journal, parallel, meter, cancel, backoff, plan, done) -> None:
+    """A download in parts that a journal names: fetch the parts it lacks."""
+    incoming.restart()
+    remote = Remote(url, plan.etag, plan.size, backoff)
+    run = _Run(remote, plan, incoming.path, journal, parallel, meter, cancel, done)
+    run.start(parallel.connections - 1)
+    run.finish(incoming)
 
-    def on_open(response) -> None:  # the first response is in: is the file large?
-        if part.total is None or part.total <= max(parallel.threshold, first):
+
+def _fresh(url, incoming, journal, parallel, meter, cancel, backoff) -> None:
+    """The first part, with the other parts started as soon as its answer shows a large file."""
+    head = _FirstPart(url, incoming, journal, parallel, meter, cancel, backoff)
+    try:
+        with parallel.slot():
+            call(head.attempt, url, backoff)
+    except BaseException:
+        if head.run is not None:
+            head.run.abort()
+        raise
+    if head.run is not None:
+        head.run.finish(incoming, head=incoming.size)
+    elif incoming.size < (incoming.total or 0) or (
+        incoming.total is None and incoming.size >= parallel.part_size  # more may follow
+    ):
+        _single(url, incoming, parallel, meter, cancel, backoff)
+
+
+class _FirstPart:
+    """The first request of a fresh download: one attempt of it, for :func:`call` to retry.
+
+    Its response decides: a small file goes on over this one connection; a large one
+    starts a :class:`_Run` of the other parts (:attr:`run`) while the first part's body
+    still arrives here. A body that breaks off is retried, after the bytes already in;
+    once the parts run, they take over the rest of the first part instead.
+    """
+
+    def __init__(self, url, incoming, journal, parallel, meter, cancel, backoff):
+        self.url, self.incoming, self.journal, self.parallel = url, incoming, journal, parallel
+        self.meter, self.cancel, self.backoff = meter, cancel, backoff
+        self.run: _Run | None = None
+        incoming.total = None  # until the first response tells it
+
+    def attempt(self) -> None:
+        incoming = self.incoming
+        stop = self.parallel.part_size if incoming.total is None else None  # a small file: all
+        response = request(self.url, incoming, self.cancel, stop=stop)
+        if response is None:
             return
-        remote = _Pinned(url, backoff=backoff)
+        with response, incoming.appending() as sink:  # truncates: before any part is written
+            if self.run is None and not incoming.size:
+                self.run = self._start_parts(response)
+            try:
+                receive(response, self.url, sink, self.meter, self.cancel)
+            except (Retry, requests.RequestException):
+                if self.run is None:
+                    raise  # retried by call(), after the bytes already in
+                _log.info("%s: the first part broke off; the parts take it over", self.url)
+
+    def _start_parts(self, response) -> _Run | None:
+        """A :class:`_Run` of every part but the first, if the first answer shows a large file."""
+        incoming, parallel, first = self.incoming, self.parallel, self.parallel.part_size
+        if incoming.total is None or incoming.total <= max(parallel.threshold, first):
+            return None
+        remote = Remote(self.url, backoff=self.backoff)
         try:
             remote.pin(response, first)
         except VboError:
-            return  # no pinned ranges from this server: the one connection does it all
+            return None  # no pinned ranges from this server: the one connection does it all
         plan = Plan(remote.size, remote.etag, first, parallel.part_size)
-        run = _Run(remote, plan, part.path, journal, parallel, meter, cancel, fresh=True)
+        run = _Run(remote, plan, incoming.path, self.journal, parallel, self.meter, self.cancel,
+                   fresh=True)  # fmt: skip
         run.start(parallel.connections - 1)
-        runs.append(run)
-
-    def head() -> None:
-        stop = first if part.total is None else None  # a size known and no parts: the rest
-        try:
-            attempt(url, part, meter, cancel, stop=stop, on_open=on_open)
-        except (Retry, requests.RequestException) as exc:
-            if runs:  # the parts are under way: the first part's rest becomes one of them
-                raise _HandOver from exc
-            raise
-
-    try:
-        with parallel.slot():
-            call(head, url, backoff)
-    except _HandOver:
-        pass
-    except BaseException:
-        if runs:
-            runs[0].abort()
-        raise
-    if runs:
-        runs[0].finish(part, head=part.size)
-    elif part.size < (part.total or 0) or (part.total is None and part.size >= first):
-        _single(url, part, parallel, meter, cancel, backoff)
+        return run
 
 
 class _Run:
     """One parallel download under way: its connections, its syncer, its hasher."""
 
-    def __init__(self, remote: _Pinned, plan: Plan, path: Path, journal: Journal,
+    def __init__(self, remote: Remote, plan: Plan, path: Path, journal: Journal,
                  parallel: Parallel, meter, cancel, done=(), fresh: bool = False):  # fmt: skip
         self.remote, self.plan, self.journal = remote, plan, journal
         self.parallel, self.meter, self.cancel, self.fresh = parallel, meter, cancel, fresh
@@ -240,7 +238,7 @@ class _Run:
         self.error: BaseException | None = None
         self.synced: queue.Queue = queue.Queue()  # parts complete, to be synced and journaled
         self.workers: list[threading.Thread] = []
-        self.fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+        self.file = RandomAccess(path)
         self.syncer = threading.Thread(target=self._sync, daemon=True)
 
     def start(self, workers: int) -> None:
@@ -249,9 +247,9 @@ class _Run:
             if self.fresh:
                 self.journal.create(self.plan)
             start = self.spans[0][1] if self.fresh else 0  # a fresh first part is being written
-            _preallocate(self.fd, start, self.plan.size)
+            self.file.preallocate(start, self.plan.size)
         except BaseException:
-            os.close(self.fd)
+            self.file.close()
             raise
         self.meter.more(sum(self._missing(i) for i in self.todo))
         self.syncer.start()
@@ -262,11 +260,11 @@ class _Run:
     def _missing(self, i: int) -> int:
         return self.spans[i][1] - self.spans[i][0] - self.filled[i]
 
-    def finish(self, part: Partial, head: int | None = None) -> None:
+    def finish(self, incoming: Incoming, head: int | None = None) -> None:
         """Hash in order while this thread is a connection too; wait for the others.
 
         ``head``: the bytes of the first part the first response delivered (a fresh
-        download; ``part``'s digest covers exactly those).
+        download; ``incoming``'s digest covers exactly those).
         """
         if head is not None:
             with self.cond:
@@ -275,7 +273,7 @@ class _Run:
                     self.synced.put(0)
                 else:
                     self.todo.appendleft(0)
-        hasher = threading.Thread(target=self._hash, args=(part.digest, head or 0), daemon=True)
+        hasher = threading.Thread(target=self._hash, args=(incoming.digest, head or 0), daemon=True)
         hasher.start()
         try:
             self._work()
@@ -287,7 +285,7 @@ class _Run:
             self._stop()
         if self.error is not None:
             raise self.error
-        part.size = self.plan.size
+        incoming.size = self.plan.size
 
     def abort(self) -> None:
         """Stop every connection (the first response failed for good)."""
@@ -299,7 +297,7 @@ class _Run:
             worker.join()
         self.synced.put(None)
         self.syncer.join()
-        os.close(self.fd)
+        self.file.close()
 
     def _fail(self, exc: BaseException) -> None:
         with self.cond:
@@ -339,10 +337,7 @@ class _Run:
             raise _Stopped
         if self.cancel is not None and self.cancel.is_set():
             raise VboError(f"{self.remote.name}: cancelled")
-        view, offset = memoryview(chunk), self.spans[i][0] + self.filled[i]
-        while view:
-            written = os.pwrite(self.fd, view, offset)
-            view, offset = view[written:], offset + written
+        self.file.write_at(chunk, self.spans[i][0] + self.filled[i])
         with self.cond:
             self.filled[i] += len(chunk)
             self.cond.notify_all()
@@ -359,7 +354,7 @@ class _Run:
                 last = None in batch
                 batch = [i for i in batch if i is not None]
                 if batch:  # parts in place stay useful to a resume, whatever failed since
-                    _datasync(self.fd)
+                    self.file.datasync()
                     self.journal.record(batch)
                     crash_point("parts:part-written")
         except BaseException as exc:
@@ -379,22 +374,10 @@ class _Run:
                         return
                     available = self.spans[k][0] + self.filled[k]
                 while pos < available:
-                    data = os.pread(self.fd, min(CHUNK, available - pos), pos)
+                    data = self.file.read_at(min(CHUNK, available - pos), pos)
                     if not data:
                         raise VboError(f"{self.remote.name}: its part file ended at byte {pos}")
                     digest.update(data)
                     pos += len(data)
         except BaseException as exc:
             self._fail(exc)
-
-
-def _preallocate(fd: int, start: int, stop: int) -> None:
-    """Reserve the disk space for bytes ``[start, stop)`` (or at least set the size)."""
-    try:
-        if stop > start:
-            os.posix_fallocate(fd, start, stop - start)
-        return
-    except (AttributeError, OSError):  # not on macOS; not on every file system
-        pass
-    if os.fstat(fd).st_size < stop:
-        os.ftruncate(fd, stop)

@@ -2,8 +2,9 @@
 
 A dask DataFrame over many NWB files needs its columns and dtypes before any file is
 read, and every partition must then have exactly them. This module is the one home of
-those facts: per table, which kind of file has it, its index and its columns with their
-dtypes, as the analysis objects (:mod:`intake_vbo.nwb`) give them for released files.
+those facts: per table, its index and its columns with their dtypes, as the analysis
+objects (:mod:`intake_vbo.nwb`) give them for released files (which kind of file has
+which tables: :data:`intake_vbo.catalog.schema.FILE_TABLES`).
 :func:`conform` brings one file's table to that shape and adds the file's id column.
 
 Rules
@@ -31,10 +32,10 @@ from __future__ import annotations
 import warnings
 from dataclasses import dataclass
 
-from .errors import VboError
-
-KINDS = ("ophys_experiment", "behavior_session")
-INT_NULL = -99  # AllenSDK's fill for integer columns (enforce_df_int_typing)
+from ..base.errors import VboError
+from ..catalog.release import KINDS, id_column, kind_label
+from ..catalog.schema import FILE_TABLES
+from ..nwb.conventions import INT_NULL, LEADING_COLUMNS
 
 _F, _I, _B, _O, _S = "float64", "int64", "bool", "object", "str"
 _ROI_ID = {"cell_roi_id": _I}
@@ -50,39 +51,37 @@ class TableMeta:
 
     Attributes
     ----------
-    kinds : tuple of str
-        The kinds of file that have it (an experiment file has every session table too).
     index : tuple of (str or None, str)
         The index name (None: unnamed) and dtype.
     columns : dict
         Column name -> dtype name, in the objects' order.
     """
 
-    kinds: tuple[str, ...]
     index: tuple[str | None, str]
     columns: dict[str, str]
 
 
-def _both(index, columns) -> TableMeta:
-    return TableMeta(KINDS, index, columns)
-
-
 def _ophys(columns) -> TableMeta:
-    return TableMeta(("ophys_experiment",), ("cell_specimen_id", "Int64"), _ROI_ID | columns)
+    return TableMeta(("cell_specimen_id", "Int64"), _ROI_ID | columns)
 
 
-_PRESENTATIONS = {
-    # the released columns, in the objects' order (AllenSDK's leading ones, then by name)
+_PRESENTATION_TYPES = {
+    # the released columns (AllenSDK's leading ones, then the rest)
     "stimulus_block": _I, "stimulus_block_name": _S, "image_index": _I, "image_name": _S,
     "movie_frame_index": _I, "duration": _F, "start_time": _F, "end_time": _F,
     "start_frame": _I, "end_frame": _I, "is_change": _B, "is_image_novel": "boolean",
     "omitted": "boolean", "movie_repeat": _I, "flashes_since_change": _I, "trials_id": _I,
-    # then the rest by name, with the gratings' parameters of the training sessions
-    "active": _B, "color": _O, "contrast": _F, "is_sham_change": _B, "orientation": _F,
-    "phase": _F, "position_x": _F, "position_y": _F, "repeat": _I, "rewarded": "boolean",
-    "size": _O, "spatial_frequency": _F, "stimulus_index": _I, "stimulus_name": _S,
-    "temporal_frequency": _F,
+    "active": _B, "is_sham_change": _B, "stimulus_name": _S,
+    # the gratings' parameters of the training sessions
+    "color": _O, "contrast": _F, "orientation": _F, "phase": _F, "position_x": _F,
+    "position_y": _F, "repeat": _I, "rewarded": "boolean", "size": _O,
+    "spatial_frequency": _F, "stimulus_index": _I, "temporal_frequency": _F,
 }  # fmt: skip
+# In the objects' order: the leading columns, then the rest by name.
+_PRESENTATIONS = {
+    name: _PRESENTATION_TYPES[name]
+    for name in (*LEADING_COLUMNS, *sorted(set(_PRESENTATION_TYPES) - set(LEADING_COLUMNS)))
+}
 _TRIALS = {
     "start_time": _F, "stop_time": _F, "initial_image_name": _S, "change_image_name": _S,
     "is_change": _B, "change_time": _F, "go": _B, "catch": _B, "lick_times": _O,
@@ -105,37 +104,27 @@ TABLES: dict[str, TableMeta] = {
     "demixed_traces": _ophys({"demixed_trace": _O}),
     "neuropil_traces": _ophys({"neuropil_trace": _O}),
     "roi_masks": _ophys({"roi_mask": _O}),
-    "motion_correction": TableMeta(("ophys_experiment",), (None, _I), {"x": _I, "y": _I}),
+    "motion_correction": TableMeta((None, _I), {"x": _I, "y": _I}),
     # the session's, in experiment files too
-    "trials": _both(("trials_id", _I), _TRIALS),
-    "stimulus_presentations": _both(("stimulus_presentations_id", _I), _PRESENTATIONS),
-    "running_speed": _both((None, _I), {"timestamps": _F, "speed": _F}),
-    "raw_running_speed": _both((None, _I), {"timestamps": _F, "speed": _F}),
-    "licks": _both((None, _I), {"timestamps": _F, "frame": _I}),
-    "rewards": _both((None, _I), {"volume": _F, "timestamps": _F, "auto_rewarded": _B}),
-    "eye_tracking": _both(("frame", _I), _EYE),
-    "stimulus_templates": _both(("image_name", _S), {"unwarped": _O, "warped": _O}),
+    "trials": TableMeta(("trials_id", _I), _TRIALS),
+    "stimulus_presentations": TableMeta(("stimulus_presentations_id", _I), _PRESENTATIONS),
+    "running_speed": TableMeta((None, _I), {"timestamps": _F, "speed": _F}),
+    "raw_running_speed": TableMeta((None, _I), {"timestamps": _F, "speed": _F}),
+    "licks": TableMeta((None, _I), {"timestamps": _F, "frame": _I}),
+    "rewards": TableMeta((None, _I), {"volume": _F, "timestamps": _F, "auto_rewarded": _B}),
+    "eye_tracking": TableMeta(("frame", _I), _EYE),
+    "stimulus_templates": TableMeta(("image_name", _S), {"unwarped": _O, "warped": _O}),
 }
-
-
-def id_column(kind: str) -> str:
-    """The column naming each row's file: ``ophys_experiment_id`` or ``behavior_session_id``."""
-    return f"{kind}_id"
-
-
-def tables_of(kind: str) -> list[str]:
-    """The table names a file of ``kind`` has, in declaration order."""
-    return [name for name, meta in TABLES.items() if kind in meta.kinds]
 
 
 def check_table(table: str, kind: str) -> TableMeta:
     """The declared table, or a one-line `VboError` listing the ones ``kind`` has."""
-    meta = TABLES.get(table)
-    if meta is None or kind not in meta.kinds:
-        choices = ", ".join(tables_of(kind))
-        label = kind.replace("_", " ")
-        raise VboError(f"{label} tables: unknown table {table!r}; choose one of {choices}")
-    return meta
+    if kind not in KINDS or table not in FILE_TABLES[kind]:
+        choices = ", ".join(FILE_TABLES.get(kind, ()))
+        raise VboError(
+            f"{kind_label(kind)} tables: unknown table {table!r}; choose one of {choices}"
+        )
+    return TABLES[table]
 
 
 def empty(table: str, kind: str):

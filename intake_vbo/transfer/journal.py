@@ -1,6 +1,6 @@
 """The journal of a parallel download: which of its parts are safely on disk.
 
-A download in parts (:mod:`intake_vbo.parts`) writes its parts out of order into
+A download in parts (:mod:`intake_vbo.transfer.parts`) writes its parts out of order into
 ``<h>.part``. Beside it, ``<h>.journal`` holds the :class:`Plan` (size, ETag, part
 layout) and, line by line, the parts whose bytes were datasynced before the line was
 written, so a killed download resumes with exactly those and fetches the rest. A
@@ -15,7 +15,7 @@ import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-_datasync = getattr(os, "fdatasync", os.fsync)  # macOS has fsync only
+from ..base import fileops
 
 
 @dataclass(frozen=True)
@@ -76,12 +76,12 @@ class Journal:
         self._write(" ".join(str(i) for i in sorted(parts)), os.O_APPEND)
 
     def remove(self) -> None:
-        self.path.unlink(missing_ok=True)
+        fileops.remove(self.path)
 
     def _write(self, line: str, mode: int) -> None:
-        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | mode, 0o666)
+        fd = fileops.open_fd(self.path, os.O_WRONLY | os.O_CREAT | mode)
         try:
-            os.write(fd, f"{line}\n".encode("ascii"))
-            _datasync(fd)
+            fileops.write_all(fd, f"{line}\n".encode("ascii"))
+            fileops.datasync(fd)
         finally:
             os.close(fd)

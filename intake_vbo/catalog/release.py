@@ -8,28 +8,31 @@ every object is fetched as ``<bucket URL><key>?versionId=<version_id>``.
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from urllib.parse import quote, urlencode, urlsplit
 
-from .errors import VboError
-from .http import get_bytes
+from ..base import settings
+from ..base.errors import VboError
+from ..transfer.http import get_bytes
 
 # The release's layout: the one home of these facts.
 BUCKET = "visual-behavior-ophys-data"
 REGION = "us-west-2"
 DEFAULT_BUCKET_URL = f"https://{BUCKET}.s3.{REGION}.amazonaws.com/"
-BUCKET_URL_ENV = "VBO_BUCKET_URL"
 PROJECT_NAME = "visual-behavior-ophys"
 PROJECT_PREFIX = PROJECT_NAME + "/"
 MANIFEST_PREFIX = PROJECT_PREFIX + "manifests/"
-MANIFEST_NAME = re.compile(r"visual-behavior-ophys_project_manifest_v(\d+\.\d+\.\d+)\.json")
-DATA_FOLDERS = {
+MANIFEST_FILE = PROJECT_NAME + "_project_manifest_v{version}.json"
+MANIFEST_NAME = re.compile(
+    re.escape(MANIFEST_FILE).replace(re.escape("{version}"), r"(\d+\.\d+\.\d+)")
+)
+DATA_FOLDERS = {  # the kinds of data file, and where each kind's files lie
     "behavior_session": "behavior_sessions/behavior_session_{}.nwb",
     "ophys_experiment": "behavior_ophys_experiments/behavior_ophys_experiment_{}.nwb",
 }
+KINDS = tuple(DATA_FOLDERS)
 _S3 = "{http://s3.amazonaws.com/doc/2006-03-01/}"
 
 
@@ -58,7 +61,7 @@ def bucket_url(url: str | None = None, recorded: str | None = None) -> str:
     VboError
         If the URL is not http(s) or has a query string.
     """
-    url = url or os.environ.get(BUCKET_URL_ENV) or recorded or DEFAULT_BUCKET_URL
+    url = url or settings.bucket_url() or recorded or DEFAULT_BUCKET_URL
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.netloc or parts.query:
         raise VboError(f"bucket URL {url!r}: expected http(s)://host[/bucket]/ with no query")
@@ -73,6 +76,16 @@ def object_url(bucket: str, key: str, version_id: str | None = None) -> str:
     return url
 
 
+def kind_label(kind: str) -> str:
+    """How messages name a kind of file: ``ophys_experiment`` -> ``ophys experiment``."""
+    return kind.replace("_", " ")
+
+
+def id_column(kind: str) -> str:
+    """The column of a kind's ids: ``ophys_experiment`` -> ``ophys_experiment_id``."""
+    return f"{kind}_id"
+
+
 def version_key(version: str) -> tuple[int, ...]:
     """Sort key of an ``X.Y.Z`` version string."""
     return tuple(int(part) for part in version.split("."))
@@ -80,7 +93,7 @@ def version_key(version: str) -> tuple[int, ...]:
 
 def manifest_name(version: str) -> str:
     """The file name of the manifest of ``version``, as AllenSDK names it too."""
-    return f"visual-behavior-ophys_project_manifest_v{version}.json"
+    return MANIFEST_FILE.format(version=version)
 
 
 def manifest_key(version: str) -> str:

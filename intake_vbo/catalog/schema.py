@@ -2,7 +2,7 @@
 
 One schema per table covers every column any release version has had; a version may
 lack any of them but the index, and columns not declared here are kept by inference
-(see :mod:`intake_vbo.tables`).
+(see :mod:`intake_vbo.catalog.tables`).
 """
 
 from __future__ import annotations
@@ -28,6 +28,18 @@ INDEX = {
 INDEX_TABLES = ("manifests", "metadata_files", "files", *INDEX)
 # The tables a version catalog serves as sources.
 CATALOG_TABLES = (*INDEX, "files")
+# The per-file tables of an NWB file of each kind: the analysis objects' attributes the
+# per-file sources serve (their columns: intake_vbo.drivers.tablemeta). An experiment
+# file has every table of a session too.
+SESSION_TABLES = ("trials", "stimulus_presentations", "running_speed", "raw_running_speed",
+                  "licks", "rewards", "eye_tracking", "stimulus_templates")  # fmt: skip
+EXPERIMENT_TABLES = ("dff_traces", "events", "cell_specimen_table",
+                     "corrected_fluorescence_traces", "demixed_traces", "neuropil_traces",
+                     "roi_masks", "motion_correction")  # fmt: skip
+FILE_TABLES = {
+    "ophys_experiment": (*EXPERIMENT_TABLES, *SESSION_TABLES),
+    "behavior_session": SESSION_TABLES,
+}
 
 INT = pa.int64()
 TEXT = pa.string()

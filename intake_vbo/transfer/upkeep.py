@@ -13,9 +13,14 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .cache import DIGEST, SUFFIX, WORK_FILES, Cache, valid_suffix
-from .errors import VboError
-from .stream import hash_file
+from ..base import fileops
+from ..base.errors import VboError
+from ..base.hashes import is_file_hash, split_name
+from .blocks import BLOCKS
+from .blocks import check as check_blocks
+from .cache import Cache
+from .download import hash_file
+from .store import SUFFIX, WORK_FILES, valid_suffix
 
 
 @dataclass
@@ -49,9 +54,6 @@ def verify(cache: Cache, urls: dict[str, str] | None = None, repair: bool = Fals
     the digest in its name; ``repair`` deletes a damaged block (counted repaired: a
     later read fetches it again).
     """
-    from .blocks import BLOCKS
-    from .blocks import check as check_blocks
-
     report, entries = VerifyReport(), []
     for path in _walk(cache.root):
         if path.relative_to(cache.root).parts[0] == BLOCKS:
@@ -66,10 +68,10 @@ def verify(cache: Cache, urls: dict[str, str] | None = None, repair: bool = Fals
     for (path, digest), got in zip(entries, hashes, strict=True):
         (report.ok if got == digest else report.damaged).append(path)
     for path in report.damaged if repair else []:
-        digest, suffix = path.name[:128], path.name[128:]
+        digest, suffix = split_name(path.name)
         with cache.lock(digest):
             if path.is_file() and _hash_or_reason(path) != digest:  # not mended meanwhile
-                path.unlink()
+                fileops.remove(path)
         if (urls or {}).get(digest):
             try:
                 cache.fetch(urls[digest], digest, suffix)
@@ -149,8 +151,8 @@ def _entry_digest(root: Path, path: Path) -> str | None:
     parts = path.relative_to(root).parts
     if path.is_symlink() or not path.is_file() or len(parts) != 3:
         return None
-    digest, ending = parts[2][:128], parts[2][128:]
-    if parts[0] == "blake2b" and parts[1] == digest[:2] and DIGEST.fullmatch(digest):
+    digest, ending = split_name(parts[2])
+    if parts[0] == "blake2b" and parts[1] == digest[:2] and is_file_hash(digest):
         return digest if SUFFIX.fullmatch(ending) else None
     return None
 
@@ -160,8 +162,8 @@ def _work_file(root: Path, path: Path) -> bool:
     parts = path.relative_to(root).parts
     if path.is_symlink() or not path.is_file() or len(parts) != 2:
         return False
-    digest, ending = parts[1][:128], parts[1][128:]
-    return bool(DIGEST.fullmatch(digest)) and ending in WORK_FILES.get(parts[0], ())
+    digest, ending = split_name(parts[1])
+    return is_file_hash(digest) and ending in WORK_FILES.get(parts[0], ())
 
 
 def _hash_or_reason(path: Path) -> str:

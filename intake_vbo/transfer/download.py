@@ -1,7 +1,8 @@
-"""One download into a partial file: resumed with Range, hashed beside, written behind.
+"""One download on one connection into an incoming file: resumed, hashed beside, synced behind.
 
-The cache (:mod:`intake_vbo.cache`) decides what to download and where it may land;
-this module moves the bytes. BLAKE2b runs in a thread of its own fed by a bounded
+The cache (:mod:`intake_vbo.transfer.cache`) decides what to download and where it may
+land, and :mod:`intake_vbo.transfer.parts` whether one connection or several carry it;
+this module moves the bytes of one response. BLAKE2b runs in a thread of its own fed by a bounded
 queue (hashlib releases the GIL, so hashing overlaps the transfer and memory stays
 flat), and background ``fdatasync`` calls start the disk's writeback while the
 transfer goes on, so that the final fsync before the rename is short.
@@ -17,16 +18,16 @@ import threading
 from contextlib import contextmanager
 from pathlib import Path
 
-from .crash import crash_point
-from .errors import VboError
+from ..base import fileops
+from ..base.crash import crash_point
+from ..base.errors import VboError
+from ..base.fileops import datasync, open_fd
 from .http import TIMEOUT, Retry, check, session
 
 CHUNK = 1 << 20  # bytes per read and write: big for throughput, small to resume
 QUEUE_CHUNKS = 8  # chunks waiting for the hashing thread: bounds memory
 WRITE_BEHIND = 32 << 20  # bytes between background fdatasyncs of a download
 _CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
-# macOS has no fdatasync; fsync does the same job there (metadata too).
-_datasync = getattr(os, "fdatasync", os.fsync)
 
 
 def hash_file(path: str | os.PathLike) -> str:
@@ -91,7 +92,7 @@ class WriteBehind:
 
     def _sync(self) -> None:
         try:
-            _datasync(self._file.fileno())
+            datasync(self._file.fileno())
         finally:
             self._busy.release()
 
@@ -103,8 +104,8 @@ class WriteBehind:
             pass
 
 
-class Partial:
-    """A ``.part`` file and the running digest of exactly the bytes it holds."""
+class Incoming:
+    """A download's ``.part`` file and the running digest of exactly the bytes it holds."""
 
     def __init__(self, path: Path):
         self.path, self.etag = path, None
@@ -115,7 +116,7 @@ class Partial:
         self.size, self.digest = 0, hashlib.blake2b()
 
     def discard(self) -> None:
-        self.path.unlink(missing_ok=True)
+        fileops.remove(self.path)
         self.restart()
 
     def load(self) -> None:
@@ -128,7 +129,7 @@ class Partial:
     @contextmanager
     def appending(self):
         """Yield ``sink(chunk)``, which appends to the file and (beside) to the digest."""
-        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o666)
+        fd = open_fd(self.path, os.O_WRONLY | os.O_CREAT)
         with (
             os.fdopen(fd, "wb") as file,
             Hasher(self.digest) as hasher,
@@ -179,74 +180,99 @@ class Meter:
         self.expect(0)
 
 
-def attempt(url: str, part: Partial, meter: Meter, cancel, stop=None, on_open=None) -> None:
-    """One GET, resuming after what ``part`` holds; raises Retry for a transient failure.
+def attempt(url: str, incoming: Incoming, meter: Meter, cancel) -> None:
+    """One GET of the rest of the object after what ``incoming`` holds.
+
+    Raises :class:`~intake_vbo.transfer.http.Retry` for a transient failure (retried by
+    the caller with :func:`~intake_vbo.transfer.http.call`), resuming each time after
+    the bytes already in.
+    """
+    response = request(url, incoming, cancel)
+    if response is not None:
+        with response, incoming.appending() as sink:
+            receive(response, url, sink, meter, cancel)
+
+
+def request(url: str, incoming: Incoming, cancel, stop: int | None = None):
+    """Send the GET for the bytes after what ``incoming`` holds; check the answer's head.
 
     Parameters
     ----------
     url : str
         What to GET.
-    part : Partial
-        Where the bytes go; ``part.etag`` and ``part.total`` learn the object's ETag
-        and size from the response.
-    meter : Meter
-        Counts the bytes.
+    incoming : Incoming
+        Where the bytes go; ``incoming.etag`` and ``incoming.total`` learn the
+        object's ETag and size from the response.
     cancel : threading.Event or None
         Set to stop the transfer.
     stop : int, optional
         Ask only for the bytes before this offset (a large file's first part: the
-        response tells its size, see :mod:`intake_vbo.parts`).
-    on_open : callable, optional
-        Called with the response once it is accepted and the part file is open for
-        appending: from then on, another writer may use the file past ``stop``.
+        response tells its size, see :mod:`intake_vbo.transfer.parts`).
+
+    Returns
+    -------
+    requests.Response or None
+        The open response, its body unread (the caller closes it); None when the
+        object is empty and there is nothing to receive.
     """
     if cancel is not None and cancel.is_set():
         raise VboError(f"{url}: cancelled")
     headers = {"Accept-Encoding": "identity"}  # the bytes hashed are the bytes stored
-    if part.size or stop:
-        headers["Range"] = f"bytes={part.size}-{'' if stop is None else stop - 1}"
-        if part.size and part.etag:
-            headers["If-Range"] = part.etag
-    with session().get(url, headers=headers, stream=True, timeout=TIMEOUT) as response:
-        if response.status_code == 416 and stop and not part.size:  # bytes=0-: an empty object
-            part.total = 0
-            with part.appending():  # the empty part file, to install
+    if incoming.size or stop:
+        headers["Range"] = f"bytes={incoming.size}-{'' if stop is None else stop - 1}"
+        if incoming.size and incoming.etag:
+            headers["If-Range"] = incoming.etag
+    response = session().get(url, headers=headers, stream=True, timeout=TIMEOUT)
+    try:
+        if response.status_code == 416 and stop and not incoming.size:  # an empty object
+            incoming.total = 0
+            with incoming.appending():  # the empty file, to install
                 pass
-            return
-        if response.status_code == 416 and part.size:  # the part is longer than the object
-            part.restart()
+            response.close()
+            return None
+        if response.status_code == 416 and incoming.size:  # longer than the object
+            incoming.restart()
             raise Retry(f"HTTP 416 Range Not Satisfiable from {url}")
         check(response, url)
-        _line_up(response, part)
-        part.etag = response.headers.get("ETag") or part.etag
-        part.total = _total(response) or part.total
-        length = int(response.headers.get("Content-Length", -1))
-        meter.expect(max(length, 0))
-        got = 0
-        with part.appending() as sink:
-            if on_open is not None:
-                on_open(response)
-            for chunk in response.iter_content(CHUNK):
-                if cancel is not None and cancel.is_set():
-                    raise VboError(f"{url}: cancelled")
-                sink(chunk)
-                crash_point("download:chunk-written")
-                got += len(chunk)
-                meter.add(len(chunk))
-        if 0 <= length != got:
-            raise Retry(f"truncated body from {url}: {got} of {length} bytes")
+        _line_up(response, incoming)
+    except BaseException:
+        response.close()
+        raise
+    incoming.etag = response.headers.get("ETag") or incoming.etag
+    incoming.total = _total(response) or incoming.total
+    return response
 
 
-def _line_up(response, part: Partial) -> None:
-    """Append after a 206 that starts where the part ends; start over after a 200."""
+def receive(response, url: str, sink, meter: Meter, cancel) -> None:
+    """Give the body of an accepted response to ``sink`` (``Incoming.appending()``'s).
+
+    Raises :class:`~intake_vbo.transfer.http.Retry` when the body ends short; what
+    arrived stays in the incoming file for the next attempt to resume after.
+    """
+    length = int(response.headers.get("Content-Length", -1))
+    meter.expect(max(length, 0))
+    got = 0
+    for chunk in response.iter_content(CHUNK):
+        if cancel is not None and cancel.is_set():
+            raise VboError(f"{url}: cancelled")
+        sink(chunk)
+        crash_point("download:chunk-written")
+        got += len(chunk)
+        meter.add(len(chunk))
+    if 0 <= length != got:
+        raise Retry(f"truncated body from {url}: {got} of {length} bytes")
+
+
+def _line_up(response, incoming: Incoming) -> None:
+    """Append after a 206 that starts where the file ends; start over after a 200."""
     if response.status_code != 206:
-        part.restart()  # a 200 carries the whole object
+        incoming.restart()  # a 200 carries the whole object
         return
     content_range = response.headers.get("Content-Range", "")
     match = _CONTENT_RANGE.fullmatch(content_range.strip())
-    if not match or int(match.group(1)) != part.size:
-        part.restart()
-        raise Retry(f"unexpected Content-Range {content_range!r} for bytes={part.size}-")
+    if not match or int(match.group(1)) != incoming.size:
+        incoming.restart()
+        raise Retry(f"unexpected Content-Range {content_range!r} for bytes={incoming.size}-")
 
 
 def _total(response) -> int | None:

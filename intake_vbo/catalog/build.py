@@ -18,10 +18,12 @@ from typing import TYPE_CHECKING
 
 from filelock import FileLock, Timeout
 
-from . import catalog, index, release
-from .crash import crash_point
-from .errors import VboError
+from ..base.crash import crash_point
+from ..base.errors import VboError
+from ..base.settings import local_dir
+from . import index, indexwrite, release, yamls
 from .manifest import Manifest, parse_manifest
+from .record import CATALOG_FORMAT, recorded_settings
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -99,7 +101,7 @@ def _build_locked(root, bucket, listing, chosen, cache_dir) -> BuildReport:
     staging = root / STAGING
     if _up_to_date(root, bucket, listing, chosen, cache_dir):
         return BuildReport(unchanged=list(chosen))
-    index.clear_staging(staging)
+    indexwrite.clear_staging(staging)
     etags, parts = index.read_state(root)
     report = BuildReport()
     todo = [v for v in chosen if etags.get(v) != listing[v].etag]
@@ -111,18 +113,18 @@ def _build_locked(root, bucket, listing, chosen, cache_dir) -> BuildReport:
         parts = [p for p in parts if p.version not in fetched]
         for version, data in fetched.items():
             for name, table in data.items():
-                parts.append(index.write_part(staging, name, version, table))
+                parts.append(indexwrite.write_part(staging, name, version, table))
         crash_point("build:staged")
-        index.commit_parts(root, staging, parts)
+        indexwrite.commit_parts(root, staging, parts)
         crash_point("build:parts-committed")
         latest = max(etags, key=release.version_key)
-        index.write_index(root, staging, parts, latest=latest)
+        indexwrite.write_index(root, staging, parts, latest=latest)
         crash_point("build:index-written")
         report.built = list(fetched)
-    catalog.write_catalogs(root, staging, parts, bucket, cache_dir, etags)
+    yamls.write_catalogs(root, staging, parts, bucket, cache_dir, etags)
     crash_point("build:catalogs-written")
-    index.remove_unreferenced(root, parts)  # also what a killed build left
-    index.clear_staging(staging)
+    indexwrite.remove_unreferenced(root, parts)  # also what a killed build left
+    indexwrite.clear_staging(staging)
     return report
 
 
@@ -133,16 +135,17 @@ def _up_to_date(root: Path, bucket: str, listing, chosen: list[str], cache_dir) 
     spares a no-op rebuild from opening the index at all. A catalog written by another
     catalog format is not up to date: its files are rewritten even if no manifest changed.
     """
-    settings = catalog.recorded(root)
-    recorded_etags = settings.get("manifest_etags") or {}
-    same_cache = cache_dir is None or catalog.absolute(cache_dir) == settings.get("cache_dir")
+    settings = recorded_settings(root)
+    if settings is None:
+        return False
+    same_cache = cache_dir is None or str(local_dir(cache_dir)) == settings.cache_dir
     return (
         (root / index.INDEX_FILE).exists()
         and not (root / STAGING).exists()
-        and settings.get("format") == catalog.CATALOG_FORMAT
-        and settings.get("bucket_url") == bucket
+        and settings.format == CATALOG_FORMAT
+        and settings.bucket_url == bucket
         and same_cache
-        and all(recorded_etags.get(v) == listing[v].etag for v in chosen)
+        and all(settings.manifest_etags.get(v) == listing[v].etag for v in chosen)
     )
 
 

@@ -1,14 +1,16 @@
 """The on-disk block store behind streamed reads: fixed-size blocks of remote files.
 
-Layout under the cache root (see :mod:`intake_vbo.cache` for the rest)::
+Layout under the cache root (see :mod:`intake_vbo.transfer.store` for the rest)::
 
     <root>/blocks/<key>/meta.json                         size and ETag of the object
     <root>/blocks/<key>/<offset>.<length>.<digest>.blk    one block of its bytes
     <root>/blocks/<key>/.tmp.<pid>.<random>               a block being written
 
-``<key>`` is ``h-<BLAKE2b of the file>`` when a catalog names the file's hash (any URL
-serving that content shares the blocks), else ``u-<digest>`` of the URL's path and
-``versionId`` (an unversioned URL adds its ETag, so new content gets new blocks).
+``<key>`` is ``h-<the first 40 hex of the file's BLAKE2b>`` when a catalog names the
+file's hash (any URL serving that content shares the blocks), else ``u-<digest>`` of the
+URL's path and ``versionId`` (an unversioned URL adds its ETag, so new content gets new
+blocks). 160 bits tell contents apart as well as the whole digest would here, and keep a
+block's path well under Windows' 260 characters below the user cache directory.
 
 Each block file is self-describing: its name holds its offset, its length and the
 BLAKE2b-128 of its bytes, so every read checks the block it serves and ``verify``
@@ -32,23 +34,29 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from .crash import crash_point
-from .errors import VboError
+from ..base import fileops
+from ..base.crash import crash_point
+from ..base.errors import VboError
+from ..base.settings import local_dir, stream_cache_max
 
 BLOCKS = "blocks"  # the store's folder under the cache root
 META = "meta.json"
 TMP = ".tmp."
 BLOCK_NAME = re.compile(r"(\d+)\.(\d+)\.([0-9a-f]{32})\.blk")
-KEY = re.compile(r"[hu]-[0-9a-f]{64,128}")
-CAP_ENV = "VBO_STREAM_CACHE_MAX"
+KEY_HEX = 40  # hex characters of a store key's digest
+KEY = re.compile(rf"[hu]-[0-9a-f]{{{KEY_HEX}}}")
 STALE_TMP = 3600.0  # seconds after which a temporary block is a crash's leftover
-_SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?", re.IGNORECASE)
-_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
 
 
 def block_digest(data: bytes) -> str:
     """The digest a block file is named for: BLAKE2b-128 of its bytes, hex."""
     return hashlib.blake2b(data, digest_size=16).hexdigest()
+
+
+def block_intact(name: str, data: bytes) -> bool:
+    """Whether ``data`` is what the block file ``name`` says it holds (length and digest)."""
+    match = BLOCK_NAME.fullmatch(name)
+    return bool(match) and len(data) == int(match.group(2)) and block_digest(data) == match.group(3)
 
 
 def entry_key(path: str, version_id: str | None, file_hash: str | None, etag=None) -> str:
@@ -66,26 +74,9 @@ def entry_key(path: str, version_id: str | None, file_hash: str | None, etag=Non
         The object's ETag: part of the key of an unversioned URL, whose content may change.
     """
     if file_hash:
-        return f"h-{file_hash}"
+        return f"h-{file_hash[:KEY_HEX]}"
     pinned = f"{path}?versionId={version_id}" if version_id else f"{path}#etag={etag}"
-    return "u-" + hashlib.blake2b(pinned.encode(), digest_size=32).hexdigest()
-
-
-def stream_cache_max(value: str | None = None) -> int | None:
-    """The block store's cap in bytes: ``value``, else ``VBO_STREAM_CACHE_MAX``; None: no cap.
-
-    Accepts ``500M``, ``2G``, ``1.5GiB``, ``65536`` (K, M, G, T are powers of 1024).
-    """
-    text = os.environ.get(CAP_ENV, "") if value is None else value
-    return parse_size(text, CAP_ENV) if text.strip() else None
-
-
-def parse_size(text: str, name: str) -> int:
-    """The bytes in ``500M``, ``2G``, ``1.5GiB``, ``65536``; else an error naming ``name``."""
-    match = _SIZE.fullmatch(text.strip())
-    if not match:
-        raise VboError(f"{name}={text!r}: not a size such as 500M or 2G")
-    return int(float(match.group(1)) * _UNITS[match.group(2).lower()])
+    return "u-" + hashlib.blake2b(pinned.encode(), digest_size=KEY_HEX // 2).hexdigest()
 
 
 class BlockStore:
@@ -100,7 +91,7 @@ class BlockStore:
     """
 
     def __init__(self, root: str | os.PathLike, cap: int | None = None):
-        self.root = Path(root).expanduser().absolute() / BLOCKS
+        self.root = local_dir(root) / BLOCKS
         self.cap = stream_cache_max() if cap is None else cap
         self._written = 0  # bytes written since the last look at the total
 
@@ -132,11 +123,8 @@ class BlockStore:
         for _, name, size in sorted(found):
             if total <= self.cap:
                 break
-            try:
-                os.unlink(name)
-                removed.append(Path(name))
-            except FileNotFoundError:
-                pass
+            fileops.remove(name)
+            removed.append(Path(name))
             total -= size
         return removed
 
@@ -205,9 +193,9 @@ class Entry:
         except FileNotFoundError:  # evicted by another process
             self._names.pop(offset, None)
             return None
-        if len(data) != length or block_digest(data) != name.split(".")[2]:
+        if len(data) != length or not block_intact(name, data):
             self._names.pop(offset, None)  # never served; fetched again and replaced
-            path.unlink(missing_ok=True)
+            fileops.remove(path)
             return None
         if offset not in self._touched:  # its last use, for the LRU cap
             self._touched.add(offset)
@@ -224,7 +212,7 @@ class Entry:
         self.store.wrote(len(data))
 
     def _atomic_write(self, name: str, data: bytes, crash_test: bool = False) -> None:
-        os.makedirs(self.folder, mode=0o775, exist_ok=True)
+        fileops.makedirs(self.folder)
         tmp = self.folder / f"{TMP}{os.getpid()}.{secrets.token_hex(6)}"
         try:
             with open(tmp, "wb") as f:
@@ -232,9 +220,9 @@ class Entry:
                 if crash_test:
                     crash_point("blocks:half-written")
                 f.write(data[len(data) // 2 :])
-            os.replace(tmp, self.folder / name)
+            fileops.replace(tmp, self.folder / name)
         except BaseException:
-            tmp.unlink(missing_ok=True)
+            fileops.remove(tmp)
             raise
         _touch(self.folder / name)
 
@@ -253,8 +241,8 @@ class Entry:
                 raise VboError(f"{self.folder}: block at {offset} went missing while assembling")
             yield data
 
-    def promote(self, cache, file_hash: str, size: int, block_size: int, what: str) -> bool:
-        """Assemble a fully covered file, verify it and install it in ``cache``.
+    def promote(self, store, file_hash: str, size: int, block_size: int, what: str) -> bool:
+        """Assemble a fully covered file, verify it and install it in ``store``.
 
         Returns True once the file is in the verified cache (by us or another
         process); its blocks are then deleted, as later opens use the local file.
@@ -263,7 +251,7 @@ class Entry:
         """
         crash_point("blocks:before-promote")
         try:
-            cache.install(file_hash, self.chunks(size, block_size), what)
+            store.install(file_hash, self.chunks(size, block_size), what)
         except VboError:
             if self.covered(size, block_size):  # a wrong file, not a block evicted meanwhile
                 self.drop()
@@ -275,7 +263,7 @@ class Entry:
     def drop(self) -> None:
         """Delete this entry's blocks (kept: the meta file, tiny)."""
         for name in list(self._names.values()):
-            (self.folder / name).unlink(missing_ok=True)
+            fileops.remove(self.folder / name)
         self._names.clear()
 
 
@@ -300,21 +288,19 @@ def check(root: str | os.PathLike, repair: bool = False) -> tuple[list, list, li
                 (ok if _intact(path) else damaged).append(path)
             elif path.name.startswith(TMP) and path.is_file():
                 if repair and time.time() - path.stat().st_mtime > STALE_TMP:
-                    path.unlink(missing_ok=True)
+                    fileops.remove(path)
             elif path.name != META or not path.is_file():
                 stray.append(path)
     for path in damaged if repair else []:
-        path.unlink(missing_ok=True)
+        fileops.remove(path)
     return ok, damaged, stray
 
 
 def _intact(path: Path) -> bool:
-    match = BLOCK_NAME.fullmatch(path.name)
     try:
-        data = path.read_bytes()
+        return block_intact(path.name, path.read_bytes())
     except OSError:
         return False
-    return bool(match) and len(data) == int(match.group(2)) and block_digest(data) == match.group(3)
 
 
 def _touch(path: Path) -> None:

@@ -2,9 +2,9 @@
 
 The build and the download cache call :func:`crash_point` at the steps where a crash
 would leave the most to clean up (see ``tests/test_build.py`` and ``tests/test_cache.py``
-for the names). It does nothing unless the environment variable ``VBO_CRASH_AT`` names
-that step; then the process kills itself with SIGKILL, as the OOM killer or a power cut
-would, so no ``finally``, ``atexit`` or buffered write gets to run. Users never set it.
+for the names). It does nothing unless ``VBO_CRASH_AT`` names that step; then the process
+kills itself with SIGKILL, as the OOM killer or a power cut would, so no ``finally``,
+``atexit`` or buffered write gets to run. Users never set it.
 
 The variable is read once, at import: an unset hook costs one comparison with ``None``.
 """
@@ -14,7 +14,9 @@ from __future__ import annotations
 import os
 import signal
 
-CRASH_AT = os.environ.get("VBO_CRASH_AT") or None
+from .settings import crash_at
+
+CRASH_AT = crash_at()
 
 
 def crash_point(step: str) -> None:

@@ -8,7 +8,6 @@ other 4xx is final and becomes a one-line :class:`VboError`.
 from __future__ import annotations
 
 import email.utils
-import os
 import random
 import threading
 import time
@@ -17,7 +16,8 @@ from dataclasses import dataclass, field
 
 import requests
 
-from .errors import VboError
+from ..base.errors import VboError
+from ..base.settings import backoff_base
 
 RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
 TIMEOUT = (10.0, 60.0)  # connect, read (between bytes)
@@ -43,7 +43,8 @@ class Backoff:
         """Seconds to sleep before the attempt after ``attempt`` (0-based)."""
         if retry_after is not None:
             return min(retry_after, self.cap)
-        base = float(os.environ.get("VBO_BACKOFF_BASE", self.base))
+        base = backoff_base()
+        base = self.base if base is None else base
         return random.uniform(0, min(self.cap, base * 2**attempt))
 
 

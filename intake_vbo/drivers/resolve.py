@@ -10,10 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import VboError
-from .release import DATA_FOLDERS
+from ..base.errors import VboError
+from ..catalog.index import connect, partitions, read_part
+from ..catalog.record import read_settings
+from ..catalog.release import KINDS, bucket_url, id_column, kind_label, object_url
+from ..transfer.cache import Cache, open_cache
 
-LABELS = {kind: kind.replace("_", " ") for kind in DATA_FOLDERS}  # for messages
 ENTRY = ("file_id", "kind", "key", "version_id", "file_hash", "url")
 
 
@@ -43,10 +45,8 @@ def resolve_files(
     VboError
         Naming the first id the version does not have, and the version.
     """
-    from .index import read_part
-
-    rows = read_part(files, [*ENTRY, *(f"{k}_id" for k in LABELS)]).to_pylist()
-    by_id = {(r["kind"], r[f"{r['kind']}_id"]): r for r in rows if r["kind"] in LABELS}
+    rows = read_part(files, [*ENTRY, *map(id_column, KINDS)]).to_pylist()
+    by_id = {(r["kind"], r[id_column(r["kind"])]): r for r in rows if r["kind"] in KINDS}
     if ids is None:
         ids = sorted(ident for k, ident in by_id if k == kind)
     first = {}
@@ -69,7 +69,7 @@ def resolve_files(
                 raise VboError(f"behavior session {ident} is not in release {version}")
             row = by_id.get(("ophys_experiment", first.get(ident)))
         if row is None:
-            raise VboError(f"{LABELS[kind]} {ident} has no NWB file in release {version}")
+            raise VboError(f"{kind_label(kind)} {ident} has no NWB file in release {version}")
         found[ident] = {k: row[k] for k in ENTRY}
     return found
 
@@ -83,17 +83,12 @@ class CatalogVersion:
     bucket_url: str  # as recorded; VBO_BUCKET_URL wins when serving
     cache_dir: str | None  # as recorded; VBO_CACHE_DIR wins
 
-    def cache(self):
+    def cache(self) -> Cache:
         """The cache this catalog's NWB sources use."""
-        from .cache import open_cache
-
         return open_cache(self.cache_dir)
 
     def items(self, experiments=(), sessions=(), everything=False) -> list[tuple[str, str, str]]:
         """``(label, url, file_hash)`` of the files asked for, resolved in this version."""
-        from .index import read_part
-        from .release import bucket_url, object_url
-
         bucket = bucket_url(recorded=self.bucket_url)
         files, behavior = self.partitions["files"], self.partitions.get("behavior_sessions")
         items = []
@@ -113,23 +108,17 @@ class CatalogVersion:
 
 def catalog_version(catalog_dir: str | Path, version: str) -> CatalogVersion:
     """A version (``X.Y.Z`` or ``latest``) of the catalog in ``catalog_dir``."""
-    from .catalog import settings
-    from .index import connect
-
-    recorded = settings(catalog_dir)
-    chosen = recorded["latest"] if version == "latest" else version.lstrip("v")
-    if chosen not in recorded["versions"]:
-        built = ", ".join(recorded["versions"])
+    recorded = read_settings(catalog_dir)
+    chosen = recorded.latest if version == "latest" else version.lstrip("v")
+    if chosen not in recorded.versions:
+        built = ", ".join(recorded.versions)
         raise VboError(f"unknown version {version!r} in {catalog_dir}: built are {built}")
-    con = connect(Path(catalog_dir))
+    con = connect(catalog_dir)
     try:
-        rows = con.execute(
-            "SELECT table_name, path FROM partitions WHERE manifest_version = ?", [chosen]
-        ).fetchall()
+        found = {p.table: Path(catalog_dir) / p.path for p in partitions(con, chosen)}
     finally:
         con.close()
-    partitions = {table: Path(catalog_dir) / path for table, path in rows}
-    return CatalogVersion(chosen, partitions, recorded["bucket_url"], recorded.get("cache_dir"))
+    return CatalogVersion(chosen, found, recorded.bucket_url, recorded.cache_dir)
 
 
 @dataclass
@@ -140,16 +129,12 @@ class CatalogFiles:
     bucket_url: str
     cache_dir: str | None
 
-    def cache(self):
+    def cache(self) -> Cache:
         """The cache recorded for the catalog (``VBO_CACHE_DIR`` overrides)."""
-        from .cache import open_cache
-
         return open_cache(self.cache_dir)
 
     def urls(self) -> dict[str, str]:
         """file_hash -> a URL serving that content."""
-        from .release import bucket_url, object_url
-
         bucket = bucket_url(recorded=self.bucket_url)
         return {h: object_url(bucket, key, vid) for h, key, vid in self.rows}
 
@@ -160,15 +145,12 @@ class CatalogFiles:
 
 def catalog_files(catalog_dir: str | Path) -> CatalogFiles:
     """The data files of every built version, from the DuckDB index."""
-    from .catalog import settings
-    from .index import connect
-
-    recorded = settings(catalog_dir)
-    con = connect(Path(catalog_dir))
+    recorded = read_settings(catalog_dir)
+    con = connect(catalog_dir)
     try:
         rows = con.execute(
             "SELECT file_hash, any_value(key), any_value(version_id) FROM files GROUP BY file_hash"
         ).fetchall()
     finally:
         con.close()
-    return CatalogFiles(rows, recorded["bucket_url"], recorded.get("cache_dir"))
+    return CatalogFiles(rows, recorded.bucket_url, recorded.cache_dir)

@@ -1,7 +1,7 @@
-"""One partition of a per-file table: get the file, read one attribute, close the file.
+"""One task of a per-file table: get the file, read one attribute, close the file.
 
-This is the task a dask graph runs, on whichever thread, process or ``distributed``
-worker the scheduler picks. A `FilePart` is plain data (a few strings and ints): it
+This is what a dask graph runs for each partition, on whichever thread, process or
+``distributed`` worker the scheduler picks. A `FileTask` is plain data (a few strings and ints): it
 pickles small and carries everything the task needs, so a worker needs neither the
 catalog nor the client's environment, only the cache path and the bucket.
 
@@ -17,11 +17,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..catalog.release import kind_label
+from ..transfer.opener import open_url
 from .tablemeta import conform
 
 
 @dataclass(frozen=True)
-class FilePart:
+class FileTask:
     """What one partition reads: a table of one file.
 
     Attributes
@@ -29,7 +31,7 @@ class FilePart:
     kind : str
         ``ophys_experiment`` or ``behavior_session``.
     table : str
-        A table of :data:`intake_vbo.tablemeta.TABLES`.
+        A table of :data:`intake_vbo.catalog.schema.FILE_TABLES` for ``kind``.
     ident : int
         The ophys_experiment_id or behavior_session_id (the id column's value).
     url : str
@@ -54,15 +56,15 @@ class FilePart:
     @property
     def label(self) -> str:
         """How messages name the file: ``ophys experiment 951980471``."""
-        return f"{self.kind.replace('_', ' ')} {self.ident}"
+        return f"{kind_label(self.kind)} {self.ident}"
 
 
-def read_partition(part: FilePart):
+def read_task(task: FileTask):
     """The table of one file, in the declared shape, with the file's id column.
 
     Parameters
     ----------
-    part : FilePart
+    task : FileTask
         What to read.
 
     Returns
@@ -75,29 +77,17 @@ def read_partition(part: FilePart):
     VboError
         The file cannot be fetched or read, or a column does not fit its declared dtype.
     """
-    from .cache import Cache
-    from .nwb import open_experiment, open_session
+    from ..nwb import open_experiment, open_session
 
-    cache = Cache(part.cache_root)
-    stream = None
-    if cache.has(part.file_hash) or not part.stream:
-        source = cache.fetch(part.url, part.file_hash)
-    else:
-        from .ranges import open_url
-
-        source = stream = open_url(part.url, part.file_hash, cache.root)
-    opener = open_experiment if part.kind == "ophys_experiment" else open_session
-    try:
-        with opener(source) as view:
-            frame = _attribute(view, part.table)
-    finally:
-        if stream is not None:
-            stream.close()
-    return conform(frame, part.table, part.kind, part.ident, part.label)
+    opener = open_experiment if task.kind == "ophys_experiment" else open_session
+    source = open_url(task.url, task.file_hash, task.cache_root, stream=task.stream)
+    with opener(source, close_source=True) as view:
+        frame = _attribute(view, task.table)
+    return conform(frame, task.table, task.kind, task.ident, task.label)
 
 
 def _attribute(view, table: str):
     """The object's table; the cell table without its masks (``roi_masks`` has them)."""
     if table == "cell_specimen_table":
-        return view._cell_specimen_table_without_masks()
+        return view.cell_specimen_table_without_masks()
     return getattr(view, table)
