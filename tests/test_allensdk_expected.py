@@ -19,6 +19,7 @@ from allensdk_expected import (
     decode,
     load_expected,
 )
+from shared import FIXTURES
 
 DATA = Path(__file__).resolve().parent / "data"
 FILES = {
@@ -278,9 +279,6 @@ def _decodable(e) -> bool:
     except ValueError:
         return False
     return True
-
-
-FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "nwb-fixtures"
 
 
 @pytest.mark.skipif(not FIXTURES.is_dir(), reason="no ../shared/nwb-fixtures")

@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import ast
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+try:  # Python 3.11+; tomli is the same parser before that
+    import tomllib
+except ModuleNotFoundError:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
 
 from intake_vbo.cli import parser
 
@@ -44,9 +50,39 @@ def test_product_never_imports_the_sample_or_test_tools(path):
                       if path.name == "cli.py" else set())  # fmt: skip
 
 
-def test_sample_package_is_declared_for_the_wheel():
-    import tomllib
+def _environment_reads(path: Path) -> list[str]:
+    """Where a file reads the environment, or names a ``VBO_*`` variable outright."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Attribute) and node.attr in ("environ", "getenv"):
+            found.append(f"{path.name}:{node.lineno}: os.{node.attr}")
+        elif isinstance(node, ast.Constant) and re.fullmatch(r"VBO_[A-Z0-9_]+", str(node.value)):
+            found.append(f"{path.name}:{node.lineno}: {node.value}")
+    return found
 
+
+def test_only_the_settings_module_reads_vbo_variables():
+    reads = {str(p.relative_to(PACKAGE)): _environment_reads(p) for p in product_files()}
+    assert {name for name, found in reads.items() if found} == {"base/settings.py"}
+
+
+def _readme_variables(section: str) -> set[str]:
+    """The ``VBO_*`` variables of the tables in one README section (``## Title``)."""
+    readme = (PACKAGE.parent / "README.md").read_text()
+    body = readme.split(f"\n{section}\n", 1)[1]
+    depth = section.count("#")
+    body = re.split(rf"\n#{{1,{depth}}} ", body, maxsplit=1)[0]
+    return set(re.findall(r"^\| `(VBO_[A-Z0-9_]+)`", body, re.MULTILINE))
+
+
+def test_readme_lists_exactly_the_settings_the_package_reads():
+    from intake_vbo.base.settings import SETTINGS
+
+    assert _readme_variables("## Settings") == {s.name for s in SETTINGS if not s.hook}
+    assert _readme_variables("### Test hooks") == {s.name for s in SETTINGS if s.hook}
+
+
+def test_sample_package_is_declared_for_the_wheel():
     config = tomllib.loads((PACKAGE.parent / "pyproject.toml").read_text())
     declared = set(config["tool"]["setuptools"]["packages"])
     on_disk = {

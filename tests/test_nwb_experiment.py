@@ -22,11 +22,11 @@ import h5py
 import numpy as np
 import pandas as pd
 import pytest
+from shared import FIXTURES
 
 from intake_vbo.base.errors import VboError
 from intake_vbo.nwb.experiment import BehaviorOphysExperiment, open_experiment
 
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "nwb-fixtures"
 EXPERIMENT = FIXTURES / "behavior_ophys_experiment_900000013.nwb"
 SESSION = FIXTURES / "behavior_session_800000012.nwb"
 REPO = Path(__file__).resolve().parents[1]

@@ -11,12 +11,12 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
+from shared import FIXTURES
 
 from intake_vbo.base.errors import VboError
 from intake_vbo.nwb import open_experiment, open_session
 from intake_vbo.nwb.file import NWBReader, open_file
 
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "nwb-fixtures"
 SESSION = FIXTURES / "behavior_session_800000012.nwb"
 EXPERIMENT = FIXTURES / "behavior_ophys_experiment_900000013.nwb"
 REPO = Path(__file__).resolve().parents[1]

@@ -15,6 +15,7 @@ import h5py
 import numpy as np
 import pandas as pd
 import pytest
+from shared import FIXTURES
 
 from intake_vbo.base.errors import VboError
 from intake_vbo.nwb import open_session
@@ -24,7 +25,6 @@ from intake_vbo.nwb.metrics import norm_ppf
 from intake_vbo.nwb.presentations import flashes_since_change
 from intake_vbo.nwb.session import BehaviorSession
 
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "nwb-fixtures"
 SESSION = FIXTURES / "behavior_session_800000012.nwb"
 EXPERIMENT = FIXTURES / "behavior_ophys_experiment_900000013.nwb"
 DATA = Path(__file__).resolve().parent / "data"

@@ -7,6 +7,7 @@ import sys
 import textwrap
 
 import pytest
+from faultproxy import FaultProxy
 
 from intake_vbo import BehaviorCloudCacheVersionException, VisualBehaviorOphysProjectCache
 from intake_vbo.base.errors import VboError
@@ -48,6 +49,18 @@ def test_from_s3_cache_builds_the_latest_only_then_what_is_asked(served, tmp_pat
     assert len(cache.get_ophys_cells_table()) > 0
     suppressed = cache.get_behavior_session_table(suppress=["mouse_id"])
     assert "mouse_id" not in suppressed and len(suppressed) > 0
+
+
+def test_a_mirror_named_after_the_first_build_serves_later_manifests(
+    served, s3_endpoint, tmp_path, monkeypatch
+):
+    cache = VisualBehaviorOphysProjectCache.from_s3_cache(cache_dir=tmp_path)
+    with FaultProxy(s3_endpoint) as mirror:  # the same bucket, behind another address
+        monkeypatch.setenv("VBO_BUCKET_URL", mirror.url + served[len(s3_endpoint) :])
+        cache.load_manifest(NAMES[0])
+    asked = [r.path for r in mirror.log]
+    assert any("/manifests/" in p for p in asked) and any("/project_metadata/" in p for p in asked)
+    assert cache.current_manifest() == NAMES[0]
 
 
 def test_compare_manifests_is_readable_and_empty_only_without_changes(served, tmp_path):

@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 from conftest import Uploaded, upload
 from faultproxy import FaultProxy
+from shared import FIXTURES
 
 from intake_vbo.base import settings
 from intake_vbo.base.errors import VboError
@@ -31,7 +32,7 @@ from intake_vbo.transfer.streamfile import StreamFile
 from intake_vbo.transfer.upkeep import verify
 
 BUCKET = "t-ranges"
-FIXTURE = Path("/work/shared/nwb-fixtures/behavior_ophys_experiment_900000013.nwb")
+FIXTURE = FIXTURES / "behavior_ophys_experiment_900000013.nwb"
 EXPERIMENT_KEY = "visual-behavior-ophys/behavior_ophys_experiments/behavior_ophys_experiment_1.nwb"
 SMALL = 64 << 10  # block size for the 1.5 MB fixture (the default is 512 KiB: 3 blocks)
 # Budgets from measurement (benchmarks/measure_stream_blocks.py on this fixture at 64 KiB
@@ -390,6 +391,26 @@ def test_catalog_sources_take_stream(catalog_dir, proxy, monkeypatch, tmp_path):
     fetched = cat.latest.ophys_experiment(ophys_experiment_id=ident).read()
     same("max_projection", streamed, fetched.max_projection)
     fetched.close()
+
+
+def test_a_streamed_read_closes_its_stream_with_the_object(catalog_dir, monkeypatch, tmp_path):
+    import intake
+
+    monkeypatch.setenv("VBO_CACHE_DIR", str(tmp_path))
+    cat = intake.open_catalog(str(catalog_dir / "catalog.yaml"))
+    ident = int(cat.latest.ophys_experiments.read().index[0])
+    source = cat.latest.ophys_experiment(ophys_experiment_id=ident, stream=True)
+    first = source.read()
+    stream = first._reader._owned  # what the source opened for this object
+    assert isinstance(stream, StreamFile) and not stream.closed
+    first.close()
+    assert stream.closed
+    monkeypatch.setenv("VBO_CACHE_DIR", str(tmp_path / "other"))  # not promoted there yet
+    second = source.read()
+    again = second._reader._owned
+    assert isinstance(again, StreamFile) and again is not stream and not again.closed
+    source.close()  # closes every object it returned, and their streams
+    assert second.closed and again.closed
 
 
 def run_python(code: str, **env) -> subprocess.CompletedProcess:

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import requests
+from shared import FIXTURES
 
 import intake_vbo.sample.release as sample_release
 from intake_vbo.catalog.manifest import parse_manifest
@@ -429,9 +430,6 @@ def test_session_values_are_consistent(release):
         )
 
 
-FIXTURES = REPO.parent / "shared" / "nwb-fixtures"
-
-
 def _typed_paths(path: Path) -> dict[str, tuple[str, str]]:
     """Every HDF5 path with a neurodata_type: (namespace, type), image set and rig names masked."""
     import h5py
@@ -610,11 +608,12 @@ def test_publishing_in_stages_and_again(served, staged):
 def test_put_object_for_bad_input(served):
     body = b'{"not": "a manifest"}'
     key = manifest_name("9.9.9")
-    version_id = put_object(served.endpoint_url, key, body, bucket="staged")
-    got = requests.get(served.endpoint_url + "/staged/" + key, params={"versionId": version_id})
+    create_bucket(served.endpoint_url, "bad-input")  # its own: the tests run in any order
+    version_id = put_object(served.endpoint_url, key, body, bucket="bad-input")
+    got = requests.get(served.endpoint_url + "/bad-input/" + key, params={"versionId": version_id})
     assert got.content == body
     # A broken manifest in the bucket does not stop later publishing.
-    publish(served.release, served.endpoint_url, ["1.1.0"], bucket="staged")
+    publish(served.release, served.endpoint_url, ["1.1.0"], bucket="bad-input")
 
 
 def test_in_process_server():

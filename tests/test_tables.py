@@ -10,18 +10,17 @@ from __future__ import annotations
 import ast
 import io
 import math
-from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
 import pytest
+from shared import REAL_TABLES
 
 from intake_vbo.base.errors import VboError
 from intake_vbo.catalog.schema import CSV_TABLES, INDEX, SCHEMAS
 from intake_vbo.catalog.tables import read_table
 from intake_vbo.drivers.frames import to_pandas
 
-REAL = Path(__file__).resolve().parents[1].parent / "shared" / "real-tables"
 REAL_FILES = ["behavior_session_table", "ophys_session_table", "ophys_experiment_table"]
 
 # --- AllenSDK 2.16, re-implemented (allensdk is not installable here) --------------------
@@ -109,7 +108,7 @@ def assert_dtypes(frame: pd.DataFrame, arrow: pa.Table) -> None:
 
 
 def real(name: str) -> bytes:
-    path = REAL / f"{name}.csv"
+    path = REAL_TABLES / f"{name}.csv"
     if not path.exists():
         pytest.skip(f"{path} not present")
     return path.read_bytes()

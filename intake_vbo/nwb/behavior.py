@@ -16,7 +16,7 @@ from .conventions import INT_NULL
 from .file import NWBReader
 
 # AllenSDK's empty frames (no licks, no rewards) are pd.DataFrame({c: []}): float64 columns
-# in the pandas 1.5 it runs on (NWB-VIEWS.md says object; a run of 2.16.2 says float64)
+# in the pandas 1.5 it runs on (measured on AllenSDK 2.16.2: float64, not object)
 LICK_COLUMNS = ("timestamps", "frame")
 REWARD_COLUMNS = ("volume", "timestamps", "auto_rewarded")
 TASK_LIST_FIELDS = ("blank_duration_sec", "response_window_sec")
@@ -221,7 +221,7 @@ def read_date_of_acquisition(reader: NWBReader):
 
 
 def read_behavior_metadata(reader: NWBReader) -> dict[str, Any]:
-    """The BehaviorSession metadata dict, in AllenSDK's key order (see NWB-VIEWS.md §2)."""
+    """The BehaviorSession metadata dict, in AllenSDK's key order."""
     meta = reader.attrs("general/metadata")
     subject = reader.attrs("general/subject")
     genotype = _text_or_none(reader, "general/subject/genotype")

@@ -1,7 +1,7 @@
 """The ROI half of an experiment: cell table, masks, trace families and events.
 
 Pure functions over an open `NWBReader`, giving what AllenSDK 2.16.2's ``CellSpecimens``
-gives (NWB-VIEWS.md §2, §3d), read with h5py one dataset at a time:
+gives from ``processing/ophys``, read with h5py one dataset at a time:
 
 - `read_rois` reads the three small columns every per-ROI frame needs (ids, specimen ids,
   validity); the masks are read only by `read_masks`, the traces only by their readers.

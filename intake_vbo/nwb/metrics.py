@@ -1,4 +1,4 @@
-"""Behaviour metrics from the trials table, as AllenSDK 2.16.2 computes them (NWB-VIEWS.md §3c).
+"""Behaviour metrics from the trials table, as AllenSDK 2.16.2 computes them.
 
 Vectorised: AllenSDK's per-trial ``apply`` and windows loop become array arithmetic, and
 ``scipy.stats.norm.ppf`` is Wichura's AS241 (the algorithm of Python's

@@ -1,7 +1,7 @@
 """The experiment-level ophys parts: images, frame times, motion correction, metadata.
 
 Pure functions over an open `NWBReader`, as AllenSDK 2.16.2's ``BehaviorOphysExperiment``
-presents them (NWB-VIEWS.md §2). Each reads only its own datasets, with h5py, and imports
+presents them. Each reads only its own datasets, with h5py, and imports
 only numpy (pandas where a DataFrame is returned), so that ``open_experiment(p).max_projection``
 needs neither pandas nor pynwb.
 """

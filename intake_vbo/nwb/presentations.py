@@ -1,4 +1,4 @@
-"""The stimulus presentations table, as AllenSDK 2.16.2 builds it (NWB-VIEWS.md §3a), vectorised.
+"""The stimulus presentations table, as AllenSDK 2.16.2 builds it, vectorised.
 
 Every ``intervals/*_presentations`` table is read column by column with h5py and the
 tables concatenated with pandas (so missing columns take pandas' concat dtypes, as in

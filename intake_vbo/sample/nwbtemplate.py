@@ -2,7 +2,7 @@
 
 :func:`build` turns a file's values (``values.file_values``) and identity into an
 ``NWBFile`` with the groups, extension types, column orders and dtypes of the released
-files (see ``NWB-VIEWS.md`` section 4). It is slow (pynwb builds every object), so the
+files. It is slow (pynwb builds every object), so the
 sample writes it once per template shape and personalises copies (``nwbwrite``).
 """
 
