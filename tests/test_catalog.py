@@ -68,3 +68,19 @@ def test_no_catalog_here_is_one_line(tmp_path):
     with pytest.raises(VboError, match="no catalog here") as info:
         record.read_settings(tmp_path)
     assert "\n" not in str(info.value)
+
+
+def test_catalogs_name_drivers_by_entry_point_never_by_module(catalog_dir):
+    """Moving a driver's module needs no new catalog format: YAMLs hold entry-point names."""
+    from importlib.metadata import entry_points
+
+    ours = {
+        ep.name: ep for ep in entry_points(group="intake.drivers") if ep.name.startswith("vbo_")
+    }
+    named = set()
+    for path in [catalog_dir / record.ROOT_CATALOG, *(catalog_dir / "versions").iterdir()]:
+        sources = yaml.safe_load(path.read_text())["sources"]
+        named |= {source["driver"] for source in sources.values()}
+    assert named - {"yaml_file_cat"} == set(ours) == {"vbo_table", "vbo_nwb", "vbo_nwb_tables"}
+    for ep in ours.values():
+        assert ep.value.startswith("intake_vbo.drivers.") and ep.load().name == ep.name

@@ -19,6 +19,7 @@ from shared import FIXTURES
 
 from intake_vbo.base.errors import VboError
 from intake_vbo.nwb import open_session
+from intake_vbo.nwb.conventions import LEADING_COLUMNS
 from intake_vbo.nwb.eyes import dilate, zscore_outliers
 from intake_vbo.nwb.file import NWBReader
 from intake_vbo.nwb.metrics import norm_ppf
@@ -121,16 +122,7 @@ def test_every_attribute_equals_allensdk(document, nwb, fixed):
 
 def test_presentations_column_order_is_fixed_then_sorted(session):
     columns = list(session.stimulus_presentations.columns)
-    assert columns[:8] == [
-        "stimulus_block",
-        "stimulus_block_name",
-        "image_index",
-        "image_name",
-        "movie_frame_index",
-        "duration",
-        "start_time",
-        "end_time",
-    ]
+    assert columns[: len(LEADING_COLUMNS)] == list(LEADING_COLUMNS)
     tail = columns[columns.index("trials_id") + 1 :]
     assert tail == sorted(tail) == ["active", "is_sham_change", "stimulus_name"]
     assert session.stimulus_presentations.index.name == "stimulus_presentations_id"

@@ -22,7 +22,7 @@ class NWBTablesSource(VersionFiles):
     """One table of many sessions or experiments: a dask DataFrame, one partition per file.
 
     Each partition is the objects' attribute (``dff_traces``, ``trials``, ...) of one
-    file, in the shape :mod:`intake_vbo.tablemeta` declares, plus the file's id column.
+    file, in the shape :mod:`intake_vbo.drivers.tablemeta` declares, plus the file's id column.
     The partitions are fetched (or streamed) and read inside the tasks, on whichever
     worker runs them; the meta is known without opening any file.
 

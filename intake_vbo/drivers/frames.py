@@ -1,6 +1,6 @@
 """Arrow tables -> the pandas DataFrames users get, shaped as AllenSDK shapes them.
 
-Kept apart from :mod:`intake_vbo.tables` (CSV parsing) so that reading a catalog table
+Kept apart from :mod:`intake_vbo.catalog.tables` (CSV parsing) so that reading a catalog table
 imports pandas and pyarrow only, not the CSV and compute kernels a build needs.
 """
 

@@ -8,7 +8,7 @@ Public interface (stable; the session and experiment views are built on it)
 -------------------------------------------------------------------------
 open_file(source) -> NWBReader
     A local path (str or os.PathLike), an http(s) URL (streamed, see
-    :mod:`intake_vbo.ranges`) or a binary file-like object.
+    :mod:`intake_vbo.transfer.streamfile`) or a binary file-like object.
 NWBReader
     ``name``, ``closed``, ``close()`` (also a context manager), ``has(path)``, ``read(path)``,
     ``read_text(path)``, ``attrs(path)``, ``keys(path)``, ``kind(path)``, ``walk(path)``,

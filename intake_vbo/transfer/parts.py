@@ -23,7 +23,7 @@ download resumes with the parts its journal names (read back and hashed, not
 fetched) and fetches only the others; the rename into the cache stays the cache's,
 after the digest matched.
 
-Each part is retried with backoff (:mod:`intake_vbo.http`), resuming after the bytes
+Each part is retried with backoff (:mod:`intake_vbo.transfer.http`), resuming after the bytes
 it has; a part that still fails fails the file with one line naming the part. A
 server that mis-answers a part's Range request (200, another Content-Range or ETag,
 412, a 4xx) gets one more chance: the file is downloaded again from its start on one
