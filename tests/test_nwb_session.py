@@ -289,6 +289,39 @@ def test_no_licks_no_rewards(tmp_path):
         assert metrics["total_reward_count"] == 0 and metrics["total_reward_volume"] == 0
 
 
+def _without_licks(tmp_path: Path, placeholder: bool) -> Path:
+    """A copy with no licks at all; its trials' ``lick_times`` as AllenSDK's writer stores
+    a ragged column without values (one empty string, an all-zero index), or plain."""
+    path = copy_without(tmp_path, "processing/licking", "intervals/trials/lick_times")
+    with h5py.File(path, "r+") as f:
+        trials = f["intervals/trials"]
+        index = trials["lick_times_index"]
+        index[...] = np.zeros(index.shape, index.dtype)
+        if placeholder:
+            trials.create_dataset("lick_times", data=[""], dtype=h5py.string_dtype())
+        else:
+            trials.create_dataset("lick_times", shape=(0,), dtype=np.float64)
+    return path
+
+
+def test_a_ragged_column_without_values_is_empty_arrays(tmp_path):
+    (tmp_path / "a").mkdir(), (tmp_path / "b").mkdir()
+    with (
+        open_session(_without_licks(tmp_path / "a", placeholder=True)) as stored,
+        open_session(_without_licks(tmp_path / "b", placeholder=False)) as plain,
+    ):
+        licks = stored.trials["lick_times"]
+        assert len(licks) > 0 and all(len(t) == 0 and t.dtype == np.float64 for t in licks)
+        pd.testing.assert_frame_equal(stored.trials, plain.trials)
+        assert stored.get_reward_rate() == pytest.approx(plain.get_reward_rate(), nan_ok=True)
+        pd.testing.assert_frame_equal(
+            stored.get_rolling_performance_df(), plain.get_rolling_performance_df()
+        )
+        assert stored.get_performance_metrics() == pytest.approx(
+            plain.get_performance_metrics(), nan_ok=True
+        )
+
+
 def test_no_image_template(tmp_path):
     path = copy_without(tmp_path, "stimulus/templates")
     with open_session(path) as ses:

@@ -29,9 +29,18 @@ def _empty_frame(columns):
 
 
 def _ragged(data: np.ndarray, index: np.ndarray) -> np.ndarray:
-    """An object array holding one slice of ``data`` per row (VectorIndex ends in ``index``)."""
+    """An object array holding one slice of ``data`` per row (VectorIndex ends in ``index``).
+
+    Row ``i`` holds ``data[index[i-1]:index[i]]``. A column with no values at all is stored
+    by AllenSDK's writer as a placeholder, one empty string with an all-zero index: its
+    rows are then empty float arrays, as a column of numbers with no values would be.
+    """
     bounds = np.asarray(index, dtype=np.int64)
-    parts = np.split(data, bounds[:-1]) if len(bounds) else []
+    if not len(bounds):
+        return np.empty(0, dtype=object)
+    if bounds[-1] == 0 and data.dtype.kind in "OSU":
+        data = np.empty(0, dtype=np.float64)
+    parts = np.split(data[: bounds[-1]], bounds[:-1])
     return np.fromiter(parts, dtype=object, count=len(parts))
 
 
