@@ -14,14 +14,29 @@ intake-vbo's analysis objects, which close their file when collected.
 
 from __future__ import annotations
 
+import os
+import warnings
 from pathlib import Path
 
+from .base import fileops
 from .base.errors import VboError
 from .base.settings import local_dir
 from .catalog.record import read_settings
 from .catalog.release import MANIFEST_NAME, bucket_url, list_manifests, manifest_name, version_key
 
 CATALOG_SUBDIR = "catalog"  # from_s3_cache builds its catalog here, inside cache_dir
+# The manifest a cache directory served last, by name: AllenSDK's file, so that a directory
+# either tool used goes on serving the same release in the other.
+LAST_USED = "_manifest_last_used.txt"
+
+
+def _remembered(path: Path) -> str | None:
+    """The version of the manifest last used, from its record; None if none or unreadable."""
+    try:
+        match = MANIFEST_NAME.fullmatch(path.read_text("utf-8").strip())
+    except (OSError, UnicodeDecodeError):
+        return None
+    return match.group(1) if match else None
 
 
 class BehaviorCloudCacheVersionException(Exception):
@@ -36,15 +51,21 @@ class VisualBehaviorOphysProjectCache:
     or :meth:`from_catalog` (a built catalog, read-only).
     """
 
-    def __init__(self, catalog_dir: Path, writable: bool):
+    def __init__(self, catalog_dir: Path, writable: bool, last_used: Path | None = None):
         self.catalog_dir = Path(catalog_dir)
         self._writable = writable
+        self._last_used = last_used  # where the manifest served is remembered, if anywhere
         self._released: list[str] | None = None  # the bucket's versions, listed once
         self._version = self._built()[-1]
 
     @classmethod
     def from_s3_cache(cls, cache_dir: str | Path) -> VisualBehaviorOphysProjectCache:
-        """Build (or update) a catalog of the latest release in ``<cache_dir>/catalog``.
+        """Build (or update) a catalog in ``<cache_dir>/catalog`` and serve a manifest.
+
+        An empty ``cache_dir`` serves the latest release. One used before serves the
+        manifest last used there (``load_manifest`` remembers it, in AllenSDK's
+        ``_manifest_last_used.txt``), so an analysis never switches release under its
+        feet, and a one-line warning names the newer manifest the bucket has.
 
         Other versions are built when :meth:`load_manifest` asks for them, so a first
         call costs one manifest and its tables, as AllenSDK's does. NWB files go to
@@ -54,9 +75,23 @@ class VisualBehaviorOphysProjectCache:
         from .catalog.build import build
 
         cache_dir = local_dir(cache_dir)
-        out = cache_dir / CATALOG_SUBDIR
-        build(out, None, "latest", cache_dir=str(cache_dir))
-        return cls(out, writable=True)
+        out, last_used = cache_dir / CATALOG_SUBDIR, cache_dir / LAST_USED
+        pinned = _remembered(last_used)
+        build(out, None, pinned or "latest", cache_dir=str(cache_dir))
+        cache = cls(out, writable=True, last_used=last_used)
+        if pinned is None:
+            cache._remember()
+            return cache
+        cache._version = pinned
+        latest = cache.latest_manifest_file()
+        if version_key(cache._parse(latest)) > version_key(pinned):
+            warnings.warn(
+                f"{cache_dir}: serving {manifest_name(pinned)}, the manifest last used here; "
+                f"the bucket has a newer one, {latest} (load_latest_manifest() serves it)",
+                UserWarning,
+                stacklevel=2,
+            )
+        return cache
 
     @classmethod
     def from_catalog(cls, path: str | Path) -> VisualBehaviorOphysProjectCache:
@@ -99,8 +134,21 @@ class VisualBehaviorOphysProjectCache:
         return manifest_name(self._version)
 
     def load_manifest(self, manifest_name: str) -> None:
-        """Serve the tables and files of another manifest (built first if need be)."""
+        """Serve the tables and files of another manifest (built first if need be).
+
+        A cache made by :meth:`from_s3_cache` remembers it: the next one on the same
+        directory serves it too.
+        """
         self._version = self._ensure(self._parse(manifest_name))
+        self._remember()
+
+    def _remember(self) -> None:
+        """Record the manifest served now as the directory's last used (atomically)."""
+        if self._last_used is None:
+            return
+        tmp = self._last_used.with_name(f".{LAST_USED}.{os.getpid()}")
+        tmp.write_text(manifest_name(self._version) + "\n", "utf-8")
+        fileops.replace(tmp, self._last_used)
 
     def load_latest_manifest(self) -> None:
         """Serve the latest released manifest."""

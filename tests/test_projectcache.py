@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+import warnings
 
 import pytest
 from faultproxy import FaultProxy
@@ -61,6 +62,24 @@ def test_a_mirror_named_after_the_first_build_serves_later_manifests(
     asked = [r.path for r in mirror.log]
     assert any("/manifests/" in p for p in asked) and any("/project_metadata/" in p for p in asked)
     assert cache.current_manifest() == NAMES[0]
+
+
+def test_a_cache_directory_serves_the_manifest_last_used_there(served, tmp_path):
+    first = VisualBehaviorOphysProjectCache.from_s3_cache(cache_dir=tmp_path)
+    assert first.current_manifest() == NAMES[-1]  # an empty directory: the latest
+    first.load_manifest(NAMES[1])
+    assert (tmp_path / "_manifest_last_used.txt").read_text().strip() == NAMES[1]
+    with pytest.warns(UserWarning) as warned:
+        again = VisualBehaviorOphysProjectCache.from_s3_cache(cache_dir=tmp_path)
+    assert again.current_manifest() == NAMES[1]  # not silently the newest
+    (message,) = [str(w.message) for w in warned]
+    assert NAMES[1] in message and NAMES[-1] in message and "\n" not in message
+    assert len(again.get_ophys_experiment_table()) > 0
+    again.load_latest_manifest()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the latest again: nothing to warn about
+        latest = VisualBehaviorOphysProjectCache.from_s3_cache(cache_dir=tmp_path)
+    assert latest.current_manifest() == NAMES[-1]
 
 
 def test_compare_manifests_is_readable_and_empty_only_without_changes(served, tmp_path):
