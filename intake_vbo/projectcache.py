@@ -237,11 +237,15 @@ class VisualBehaviorOphysProjectCache:
 
     def _fetch(self, kind: str, ident: int) -> str:
         from .drivers.resolve import catalog_version
+        from .transfer.cache import fetch_many
 
         version = catalog_version(self.catalog_dir, self._version)
         by_kind = {"ophys_experiment": "experiments", "behavior_session": "sessions"}
-        (_, url, file_hash), *_ = version.items(**{by_kind[kind]: [int(ident)]})
-        return str(version.cache().fetch(url, file_hash))
+        items = version.items(**{by_kind[kind]: [int(ident)]})
+        report = fetch_many(version.cache(), items, workers=1)  # a bar, as AllenSDK shows
+        for label, reason in report.failed:
+            raise VboError(f"{label}: {reason}")
+        return str(report.paths[items[0][0]])
 
     def get_behavior_session(self, behavior_session_id: int):
         """The behavior session's analysis object, its NWB file fetched and verified first.

@@ -20,6 +20,7 @@ from filelock import FileLock, Timeout
 
 from ..base.crash import crash_point
 from ..base.errors import VboError
+from ..base.progress import progress_bar
 from ..base.settings import local_dir
 from . import index, indexwrite, release, yamls
 from .manifest import Manifest, parse_manifest
@@ -153,16 +154,22 @@ def _fetch_versions(bucket: str, listing, versions: list[str]) -> dict[str, dict
     """Fetch, validate and type every chosen version; nothing is written here."""
     if not versions:
         return {}
-    with ThreadPoolExecutor(max_workers=4) as pool:
+    with (
+        ThreadPoolExecutor(max_workers=4) as pool,
+        progress_bar(len(versions), f"build {', '.join(versions)}", unit="file") as bar,
+    ):
         manifests = list(pool.map(lambda v: _fetch_manifest(bucket, listing[v]), versions))
+        bar.update(len(manifests))
         jobs = [
             (m, entry, pool.submit(_fetch_table, bucket, m, entry))
             for m, _ in manifests
             for entry in m.metadata_files
         ]
+        bar.total += len(jobs)
         results = {m.version: {} for m, _ in manifests}
         for m, entry, job in jobs:
             results[m.version][entry.name] = job.result()
+            bar.update()
     return {
         m.version: _tables(m, raw, listing[m.version].etag, results[m.version])
         for m, raw in manifests

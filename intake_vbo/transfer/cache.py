@@ -22,6 +22,7 @@ from typing import NamedTuple
 import requests
 
 from ..base.errors import VboError
+from ..base.progress import progress_bar
 from ..base.settings import cache_dir
 from .download import Meter
 from .http import DEFAULT_BACKOFF, Backoff
@@ -164,7 +165,7 @@ def fetch_many(
     workers : int
         Parallel downloads.
     progress : bool, optional
-        Show the bar (bytes, rate, ETA); by default only when stderr is a terminal.
+        Show the bar (bytes, rate, ETA); by default in a notebook or on a terminal.
         Its total grows as the servers announce sizes.
     connections : int, optional
         Connections per large file (default: the cache's, see :class:`Parallel`).
@@ -175,15 +176,12 @@ def fetch_many(
     FetchReport
         Everything that succeeded is kept; failures are collected, not raised.
     """
-    from tqdm import tqdm
-
     report, cancel, lock = FetchReport(), threading.Event(), threading.Lock()
     parallel = cache.parallel
     if connections is not None:
         parallel = replace(parallel, connections=connections)
     parallel = parallel.capped(max(workers, parallel.connections))
-    disable = None if progress is None else not progress
-    bar = tqdm(total=0, unit="B", unit_scale=True, unit_divisor=1024, desc="fetch", disable=disable)
+    bar = progress_bar(0, "fetch", unit="B", show=progress)
 
     def grow(nbytes: int) -> None:
         with lock:
