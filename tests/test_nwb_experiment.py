@@ -25,7 +25,11 @@ import pytest
 from shared import FIXTURES
 
 from intake_vbo.base.errors import VboError
-from intake_vbo.nwb.experiment import BehaviorOphysExperiment, open_experiment
+from intake_vbo.nwb.experiment import (
+    BehaviorOphysExperiment,
+    VisibleDeprecationWarning,  # numpy's, wherever this numpy keeps it
+    open_experiment,
+)
 
 EXPERIMENT = FIXTURES / "behavior_ophys_experiment_900000013.nwb"
 SESSION = FIXTURES / "behavior_session_800000012.nwb"
@@ -289,7 +293,7 @@ def test_all_ids_unassigned_is_object_index_and_legacy_error(tmp_path):
         index = unmatched.cell_specimen_table.index
         assert index.dtype == object and all(v is None for v in index)
         with (
-            pytest.warns(np.exceptions.VisibleDeprecationWarning),
+            pytest.warns(VisibleDeprecationWarning),
             pytest.raises(VboError, match="not assigned"),
         ):
             unmatched.get_cell_specimen_ids()
@@ -331,15 +335,15 @@ def test_metadata_is_allensdks_28_keys(exp):
 
 
 def test_legacy_methods_warn_and_return_allensdks_shapes(exp):
-    with pytest.warns(np.exceptions.VisibleDeprecationWarning, match="legacy API"):
+    with pytest.warns(VisibleDeprecationWarning, match="legacy API"):
         ids = exp.get_cell_specimen_ids()
     assert ids.tolist() == exp.cell_specimen_table.index.tolist()
-    with pytest.warns(np.exceptions.VisibleDeprecationWarning):
+    with pytest.warns(VisibleDeprecationWarning):
         assert exp.get_cell_specimen_indices([ids[3], ids[0]]) == [3, 0]
-    with pytest.warns(np.exceptions.VisibleDeprecationWarning, match="dff_traces"):
+    with pytest.warns(VisibleDeprecationWarning, match="dff_traces"):
         times, dff = exp.get_dff_traces()
     assert times is exp.ophys_timestamps and dff.shape == (6, 1500) and dff.dtype == np.float32
-    with pytest.warns(np.exceptions.VisibleDeprecationWarning):
+    with pytest.warns(VisibleDeprecationWarning):
         _, two = exp.get_dff_traces([ids[4], ids[1]])
     assert np.array_equal(two, dff[[1, 4]])  # table order, as AllenSDK
     with warnings.catch_warnings():
@@ -539,7 +543,7 @@ def test_same_as_allensdk(exp, allensdk, name):
     from allensdk_expected import check_attribute
 
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", np.exceptions.VisibleDeprecationWarning)
+        warnings.simplefilter("ignore", VisibleDeprecationWarning)
         check_attribute(exp, name, allensdk["attributes"][name], f"experiment.{name}")
 
 

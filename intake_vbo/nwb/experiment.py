@@ -23,6 +23,11 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 
 import numpy as np
 
+try:  # numpy >= 1.25
+    from numpy.exceptions import VisibleDeprecationWarning
+except ImportError:  # numpy 1.24
+    from numpy import VisibleDeprecationWarning
+
 from ..base.errors import VboError
 from . import cells, ophys
 from .conventions import EVENTS_FILTER_N_TIME_STEPS, EVENTS_FILTER_SCALE_SECONDS
@@ -41,7 +46,7 @@ def _legacy(message: str = ""):
             warnings.warn(
                 f"Function {method.__name__} is provided for backward-compatibilty with a "
                 f"legacy API, and may be removed in the future. {message}",
-                category=np.exceptions.VisibleDeprecationWarning,
+                category=VisibleDeprecationWarning,
                 stacklevel=2,
             )
             return method(*args, **kwargs)
