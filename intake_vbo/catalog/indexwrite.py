@@ -84,7 +84,10 @@ def write_index(root: Path, staging: Path, parts: list[Partition], latest: str) 
     tmp = staging / INDEX_FILE
     for leftover in (tmp, tmp.with_name(INDEX_FILE + ".wal")):
         leftover.unlink(missing_ok=True)
-    con = duckdb.connect(str(tmp), config={"storage_compatibility_version": STORAGE_VERSION})
+    # DuckDB before 1.5 cannot name v1.5.0; what it writes by default, 1.5 reads.
+    release = tuple(int(n) for n in duckdb.__version__.split(".")[:2])
+    config = {"storage_compatibility_version": STORAGE_VERSION} if release >= (1, 5) else {}
+    con = duckdb.connect(str(tmp), config=config)
     try:
         for table in INDEX_TABLES:
             files = [str(root / p.path) for p in parts if p.table == table]
