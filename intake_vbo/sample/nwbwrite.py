@@ -90,9 +90,10 @@ def template(
         warnings.simplefilter("ignore")  # pynwb's notes on linked tables and data layout
         nwb = build(info, named(values, set_name), device(info.equipment_name))
         buffer = io.BytesIO()
-        # libver="latest" keeps HDF5 object headers compact: about half the size.
+        # HDF5 1.14's format keeps object headers compact (about half the size), and every
+        # h5py from 3.10 on reads it; HDF5 2.0's "latest" (h5py 3.16) is unreadable before it.
         with (
-            h5py.File(buffer, "w", libver="latest") as f,
+            h5py.File(buffer, "w", libver=("v114", "v114")) as f,
             NWBHDF5IO(file=f, mode="w", manager=BuildManager(type_map())) as nwbio,
         ):
             nwbio.write(nwb, cache_spec=False)
@@ -149,15 +150,15 @@ def personalise(template: Template, info: FileInfo) -> bytes:
             data[offset : offset + array.nbytes] = array.tobytes()
         else:
             later.append((key, array))
-    # HDF5's in-memory driver: an order of magnitude quicker than h5py's file-object one.
-    fid = h5py.h5f.open_file_image(bytes(data), flags=h5py.h5f.FILE_IMAGE_OPEN_RW)
-    with h5py.File(fid) as f:
+    # h5py's file-object driver, not an HDF5 file image: before HDF5 2.0 (h5py 3.16) the image
+    # of a file open for writing keeps a stale superblock checksum, and nothing opens it.
+    buffer = io.BytesIO(data)
+    with h5py.File(buffer, "r+") as f:
         set_name = _rename(f, template.info, info)
         for key, values in later:
             _write(f, key.replace("{set}", set_name), values)
         _identity(f, info)
-        f.flush()
-        return fid.get_file_image()
+    return buffer.getvalue()
 
 
 def _rename(f: h5py.File, old: FileInfo, new: FileInfo) -> str:
