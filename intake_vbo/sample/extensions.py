@@ -266,7 +266,9 @@ class _MemoryReader(SpecReader):
         return self._namespace["namespaces"]
 
     def read_spec(self, spec_path):
-        return self._source
+        # A copy: hdmf before 5 resolves includes in the dict it is given, and the
+        # cached source documents must keep their type names.
+        return json.loads(json.dumps(self._source))
 
 
 @cache
