@@ -137,3 +137,52 @@ def upload(endpoint_url: str, bucket: str, key: str, data: bytes) -> Uploaded:
 
     create_bucket(endpoint_url, bucket)
     return Uploaded(bucket, key, put_object(endpoint_url, key, data, bucket=bucket), data)
+
+
+# The transfer tests run a second time with the portable file operations forced, under an
+# emulation of Windows' rules (tests/portable.py): a download in one piece and in parts,
+# resumed after a kill, a streamed read and its promotion, and verify --repair. Each of these
+# runs as ``name[posix...]`` and ``name[portable...]``. A subset, to keep `make quick` short:
+# tests of POSIX facts (modes under a umask, flock across processes) stay single, as do those
+# that touch no file, and test_parallel's kill-and-resume (its child process sees only
+# VBO_PORTABLE, not the emulation); test_portable.py resumes a killed download in parts
+# under the emulation instead, and checks that every name here exists.
+PORTABLE_TWICE = {
+    "test_cache": (
+        "test_truncated_body_resumes_and_a_200_to_a_range_starts_over",
+        "test_a_download_killed_at_each_step_leaves_no_damage_and_a_rerun_fetches_the_rest",
+        "test_threads_fetching_one_file_transfer_it_once",
+        "test_verify_finds_a_flipped_bit_and_repair_mends_it",
+    ),
+    "test_parallel": (
+        "test_a_large_file_comes_in_parts_over_several_connections_at_once",
+        "test_parts_through_injected_faults_arrive_verified",
+        "test_a_first_response_cut_short_hands_its_part_to_the_others",
+        "test_a_part_that_keeps_failing_fails_the_file_and_a_rerun_keeps_the_rest",
+    ),
+    "test_ranges": (
+        "test_open_experiment_takes_a_url",
+        "test_a_complete_stream_is_verified_and_promoted",
+        "test_killed_before_promotion_promotes_on_the_next_open",
+        "test_verify_finds_a_flipped_bit_in_a_block",
+        "test_the_cap_evicts_least_recently_used_blocks",
+    ),
+}
+
+
+def pytest_generate_tests(metafunc):
+    module = metafunc.module.__name__.rsplit(".", 1)[-1]
+    if metafunc.function.__name__ in PORTABLE_TWICE.get(module, ()):
+        metafunc.parametrize("file_ops", ["posix", "portable"], indirect=True)
+
+
+@pytest.fixture(autouse=True)
+def file_ops(request) -> str:
+    """The file operations a test runs with: ``posix`` (this machine's fast path), or
+    ``portable``: forced, under the emulation of Windows (see PORTABLE_TWICE)."""
+    which = getattr(request, "param", "posix")
+    if which == "portable":
+        from portable import windows_like
+
+        windows_like(request.getfixturevalue("monkeypatch"))
+    return which
