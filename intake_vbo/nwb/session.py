@@ -127,8 +127,16 @@ class BehaviorSession:
             raise
 
     def __repr__(self) -> str:
-        state = "closed" if self.closed else "open"
-        return f"<{type(self).__name__} {self._reader.name!r} ({state})>"
+        """One line: the id, a few key metadata, the file and whether it is open."""
+        from .summary import to_text
+
+        return to_text(self)
+
+    def _repr_html_(self) -> str:
+        """What a notebook shows: the key metadata (and an experiment's max projection)."""
+        from .summary import to_html
+
+        return to_html(self)
 
     # -- lifecycle ---------------------------------------------------------------------
 
