@@ -10,13 +10,14 @@ closed; a file whose metadata cannot be read still shows its name.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..base.display import html_card, html_table, png_bytes, text_line, thumbnail
 from ..base.errors import VboError
 
-if TYPE_CHECKING:
-    from .session import BehaviorSession
+# A view is a `session.BehaviorSession` (or its subclass, the experiment); not imported
+# here, since the session imports this module.
+View = Any
 
 # the metadata keys shown, in this order (AllenSDK's names)
 SESSION_KEYS = (
@@ -39,12 +40,12 @@ EXPERIMENT_SHAPES = (
 )
 
 
-def _is_experiment(view: BehaviorSession) -> bool:
+def _is_experiment(view: View) -> bool:
     # asked of the class: asking the object would read the image
     return hasattr(type(view), "max_projection")
 
 
-def _metadata(view: BehaviorSession) -> dict[str, Any] | None:
+def _metadata(view: View) -> dict[str, Any] | None:
     """The view's metadata dict if it is kept or can be read; else None."""
     if "metadata" in view._cache or not view.closed:
         try:
@@ -54,7 +55,7 @@ def _metadata(view: BehaviorSession) -> dict[str, Any] | None:
     return None
 
 
-def _counts(view: BehaviorSession) -> list[tuple[str, int]]:
+def _counts(view: View) -> list[tuple[str, int]]:
     """How many trials, ROIs and frames the file holds, from dataset shapes only."""
     if view.closed:
         return []
@@ -67,7 +68,7 @@ def _counts(view: BehaviorSession) -> list[tuple[str, int]]:
     return found
 
 
-def rows(view: BehaviorSession) -> list[tuple[str, Any]]:
+def rows(view: View) -> list[tuple[str, Any]]:
     """(name, value) pairs a view shows: metadata, counts, the file and its state."""
     keys = EXPERIMENT_KEYS if _is_experiment(view) else SESSION_KEYS
     meta = _metadata(view) or {}
@@ -78,7 +79,7 @@ def rows(view: BehaviorSession) -> list[tuple[str, Any]]:
     return shown
 
 
-def title(view: BehaviorSession) -> str:
+def title(view: View) -> str:
     """The view's class and its id: ``BehaviorOphysExperiment 951980471``."""
     meta = _metadata(view) or {}
     key = "ophys_experiment_id" if _is_experiment(view) else "behavior_session_id"
@@ -87,7 +88,7 @@ def title(view: BehaviorSession) -> str:
     return name if ident is None else f"{name} {int(ident)}"
 
 
-def _picture(view: BehaviorSession) -> bytes | None:
+def _picture(view: View) -> bytes | None:
     """The max projection's thumbnail as a PNG; None for a session or without one."""
     if not _is_experiment(view) or ("max_projection" not in view._cache and view.closed):
         return None
@@ -98,13 +99,13 @@ def _picture(view: BehaviorSession) -> bytes | None:
     return None if image is None else png_bytes(thumbnail(image.data))
 
 
-def to_html(view: BehaviorSession) -> str:
+def to_html(view: View) -> str:
     """The notebook's view: a table of :func:`rows`, with the thumbnail for an experiment."""
     png = _picture(view)
     return html_card(html_table(title(view), rows(view)), png, alt="max projection")
 
 
-def to_text(view: BehaviorSession) -> str:
+def to_text(view: View) -> str:
     """One line: the class, its id, a few key values, the file and its state."""
     shown = rows(view)
     picked = [(name, value) for name, value in shown if name in HEADLINE]

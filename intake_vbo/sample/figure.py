@@ -8,6 +8,7 @@ marked), as the tutorials align behaviour with the stimulus. matplotlib comes wi
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -90,7 +91,7 @@ def bar_length(width_um: float) -> float:
     (50.0, 10.0)
     """
     target = width_um / 5
-    power = 10.0 ** np.floor(np.log10(target))
+    power = 10.0 ** math.floor(math.log10(target))
     return max(step * power for step in BAR_STEPS if step * power <= target)
 
 
