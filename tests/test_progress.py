@@ -16,6 +16,8 @@ from intake_vbo.transfer.cache import Cache
 from intake_vbo.transfer.download import hash_file
 from intake_vbo.transfer.upkeep import adopt, verify
 
+pytestmark = pytest.mark.filterwarnings("ignore:Shell command not executed")  # intake's own
+
 
 def last_bar(err: str, desc: str) -> str:
     """The final state of the bar labelled ``desc`` in what tqdm wrote to stderr."""
