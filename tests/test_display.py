@@ -150,6 +150,8 @@ def test_integer_ids_prints_float_ids_as_integers_and_changes_nothing():
     assert integer_ids(frame.reset_index().set_index(["cell_specimen_id", "cell_roi_id"])).index[
         0
     ] == (1086000004, 1080000001)
+    series = integer_ids(frame["ophys_experiment_id"])
+    assert series.dtype == "Int64" and series.index.dtype == "Int64"
     fractional = pd.DataFrame({"x": [1]}, pd.Index([0.5], name="trials_id"))
     assert integer_ids(fractional).index.dtype == np.float64  # not whole: left as it is
 

@@ -81,12 +81,13 @@ def format_value(name: str, value: Any) -> str:
     return str(value)
 
 
-def integer_ids(frame: pd.DataFrame) -> pd.DataFrame:
+def integer_ids(frame: pd.DataFrame | pd.Series) -> pd.DataFrame | pd.Series:
     """A copy of ``frame`` for printing, its float id columns and index as integers.
 
-    An id column (or index) that is float64 only because it holds nulls (NaN) becomes
-    ``Int64`` (``<NA>`` for the nulls); every other column, and ``frame`` itself, is
-    left as it is. Print the result, or show it in a notebook; compute with ``frame``.
+    An id column (or index, or a Series of ids) that is float64 only because it holds
+    nulls (NaN) becomes ``Int64`` (``<NA>`` for the nulls); every other column, and
+    ``frame`` itself, is left as it is. Print the result, or show it in a notebook;
+    compute with ``frame``.
 
     >>> import pandas as pd
     >>> ids = pd.Index([1.086e9, float("nan")], name="cell_specimen_id")
@@ -97,9 +98,13 @@ def integer_ids(frame: pd.DataFrame) -> pd.DataFrame:
     import pandas as pd
 
     shown = frame.copy(deep=False)
-    for name in frame.columns:
-        if is_id_name(name) and _float_ids(frame[name]):
-            shown[name] = frame[name].astype("Int64")
+    if isinstance(frame, pd.Series):
+        if is_id_name(frame.name) and _float_ids(frame):
+            shown = frame.astype("Int64")
+    else:
+        for name in frame.columns:
+            if is_id_name(name) and _float_ids(frame[name]):
+                shown[name] = frame[name].astype("Int64")
     names = list(frame.index.names)
     if any(is_id_name(n) for n in names):
         levels = [frame.index.get_level_values(i) for i in range(len(names))]
