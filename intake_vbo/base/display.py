@@ -210,7 +210,8 @@ def html_table(title: str, rows: Iterable[tuple[str, Any]]) -> str:
     style = "text-align:left;padding:1px 8px"
     body = "".join(
         f'<tr><th style="{style}">{html.escape(str(name))}</th>'
-        f'<td style="{style}">{html.escape(format_value(name, value))}</td></tr>'
+        f'<td style="{style};overflow-wrap:anywhere">'  # a long path wraps, not overflows
+        f"{html.escape(format_value(name, value))}</td></tr>"
         for name, value in rows
     )
     caption = f'<caption style="text-align:left"><b>{html.escape(title)}</b></caption>'
