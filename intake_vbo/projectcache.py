@@ -110,17 +110,20 @@ class VisualBehaviorOphysProjectCache:
     def __repr__(self) -> str:
         from .base.display import text_line
 
-        return text_line(type(self).__name__, self._manifest_rows())
+        return text_line(type(self).__name__, [*self._manifest_rows(), self._where()])
 
     def _manifest_rows(self) -> list[tuple[str, str]]:
-        """The manifest served, those built, and (if listed) those released."""
+        """The manifest served, the versions built, and (if listed) those released."""
         rows = [
             ("current manifest", self.current_manifest()),
-            ("manifests built", ", ".join(self.list_all_downloaded_manifests())),
+            ("versions built", ", ".join(self._built())),
         ]
         if self._released is not None:  # never listed here: a repr asks no server
-            rows.append(("manifests released", ", ".join(self.list_manifest_file_names())))
-        return [*rows, ("catalog", str(self.catalog_dir))]
+            rows.append(("versions released", ", ".join(self._released)))
+        return rows
+
+    def _where(self) -> tuple[str, str]:
+        return ("catalog", str(self.catalog_dir))
 
     def _repr_html_(self) -> str:
         """What a notebook shows: the manifest served, those built, and the tables' sizes.
@@ -137,7 +140,7 @@ class VisualBehaviorOphysProjectCache:
         finally:
             con.close()
         shown = [(label, counts[table]) for table, label in _SHOWN.items() if table in counts]
-        rows = [*self._manifest_rows(), *shown, ("writable", self._writable)]
+        rows = [*self._manifest_rows(), *shown, self._where(), ("writable", self._writable)]
         return html_card(html_table(type(self).__name__, rows))
 
     # manifests ---------------------------------------------------------------

@@ -263,7 +263,8 @@ def test_project_cache_html_shows_manifests_and_counts(catalog_dir):
     version = cache.current_manifest()
     assert "<b>VisualBehaviorOphysProjectCache</b>" in page
     assert shows(page, "current manifest", version)
-    assert ", ".join(cache.list_all_downloaded_manifests()) in page
+    built = [re.search(r"_v(.+)\.json", n).group(1) for n in cache.list_all_downloaded_manifests()]
+    assert shows(page, "versions built", ", ".join(built))
     number = re.search(r"_v(\d+\.\d+\.\d+)\.json", version).group(1)
     con = connect(catalog_dir)
     try:
@@ -275,9 +276,9 @@ def test_project_cache_html_shows_manifests_and_counts(catalog_dir):
             assert rows > 0 and shows(page, label, rows)
     finally:
         con.close()
-    assert "manifests released" not in page  # not listed yet: a repr asks no server
+    assert "versions released" not in page  # not listed yet: a repr asks no server
     cache.list_manifest_file_names()
-    assert ">manifests released</th>" in cache._repr_html_()
+    assert shows(cache._repr_html_(), "versions released", ", ".join(built))
     line = repr(cache)
     assert line.startswith(f"<VisualBehaviorOphysProjectCache: current manifest={version}, ")
     assert f"catalog={catalog_dir}" in line

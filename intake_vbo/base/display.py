@@ -209,7 +209,7 @@ def html_table(title: str, rows: Iterable[tuple[str, Any]]) -> str:
     """A two-column HTML table (name, value) under a bold ``title``; everything escaped."""
     style = "text-align:left;padding:1px 8px"
     body = "".join(
-        f'<tr><th style="{style}">{html.escape(str(name))}</th>'
+        f'<tr><th style="{style};white-space:nowrap">{html.escape(str(name))}</th>'
         f'<td style="{style};overflow-wrap:anywhere">'  # a long path wraps, not overflows
         f"{html.escape(format_value(name, value))}</td></tr>"
         for name, value in rows
