@@ -14,6 +14,9 @@ BehaviorSession(reader, *, eye_tracking_z_threshold=3.0, eye_tracking_dilation_f
     ``with`` block, or when garbage-collected.
 BehaviorSession.open(source, **kwargs)
     Open a path or binary file-like object and wrap it; closes the file on failure.
+repr(view), view._repr_html_()
+    One line, and what a notebook shows: key metadata (and an experiment's max-projection
+    thumbnail), cheap (see :mod:`intake_vbo.nwb.summary`).
 lazy(read)
     Decorator: turns ``read(self) -> value`` into a property read on first access,
     kept in ``self._cache[read.__name__]``; after close() an unread one is a VboError.
