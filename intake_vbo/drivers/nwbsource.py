@@ -16,8 +16,8 @@ from intake.source.base import DataSource, Schema
 
 from ..base import __version__
 from ..base.errors import VboError
-from ..catalog.release import KINDS, bucket_url, object_url
-from ..transfer.cache import open_cache
+from ..catalog.release import KINDS, bucket_url, kind_label, object_url
+from ..transfer.cache import fetch_one, open_cache
 from ..transfer.opener import open_url
 from .params import as_bool, as_id
 from .resolve import resolve_files
@@ -169,7 +169,10 @@ class NWBSource(VersionFiles):
 
     def _source(self, stream: bool):
         """The cache's path of the file, or (streaming, not cached) a StreamFile over it."""
-        return open_url(self.url(), self.file_entry()["file_hash"], self.cache(), stream=stream)
+        file_hash, cache = self.file_entry()["file_hash"], self.cache()
+        if not stream and not cache.has(file_hash):  # a download: under a progress bar
+            return fetch_one(cache, f"{kind_label(self.kind)} {self.id}", self.url(), file_hash)
+        return open_url(self.url(), file_hash, cache, stream=stream)
 
     def _close(self) -> None:
         for view in list(self._views):
