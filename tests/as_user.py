@@ -22,10 +22,12 @@ from __future__ import annotations
 import os
 import pickle
 import shutil
+import signal
 import site
 import stat
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -83,6 +85,7 @@ def run_as(user: User, func, *args, timeout: float = 120, **kwargs):
         **os.environ,
         "PYTHONPATH": os.pathsep.join([str(TESTS), str(REPO), os.environ.get("PYTHONPATH", "")]),
         "HOME": user.env.get("HOME", "/nonexistent"),
+        "PYTHONFAULTHANDLER": "1",
         **user.env,
     }
     try:
@@ -94,10 +97,16 @@ def run_as(user: User, func, *args, timeout: float = 120, **kwargs):
         )  # fmt: skip
     finally:
         os.close(write)
-    with os.fdopen(read, "rb") as result:
-        _, err = child.communicate(payload, timeout=timeout)
-        answer = result.read()
-    if child.returncode < 0:
+    with ThreadPoolExecutor(1) as pool, os.fdopen(read, "rb") as result:
+        answer = pool.submit(result.read)  # beside: a large result fills the pipe
+        try:
+            _, err = child.communicate(payload, timeout=timeout)
+        except subprocess.TimeoutExpired:  # a hang: its stacks (faulthandler) tell where
+            child.send_signal(signal.SIGABRT)
+            _, err = child.communicate()
+            raise RuntimeError(f"child as uid {user.uid} hung: {err.decode(errors='replace')}")
+        answer = answer.result()
+    if child.returncode < 0:  # killed by a signal
         return Killed(-child.returncode)
     if not answer:
         raise RuntimeError(f"child as uid {user.uid} failed: {err.decode(errors='replace')}")
