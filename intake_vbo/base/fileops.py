@@ -273,9 +273,16 @@ def shared(root: str | os.PathLike, what: str = "cache"):
     except PermissionError as exc:
         top = os.path.abspath(root)
         where = os.path.abspath(exc.filename) if exc.filename else top
-        if os.path.commonpath([top, where]) != top:
+        if not _inside(where, top):
             raise
         raise not_shared(top, Path(where), what) from exc
+
+
+def _inside(path: str, top: str) -> bool:
+    try:
+        return os.path.commonpath([top, path]) == top
+    except ValueError:  # Windows: another drive
+        return False
 
 
 def not_shared(root: str, path: Path, what: str = "cache") -> VboError:

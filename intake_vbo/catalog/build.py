@@ -92,8 +92,9 @@ def build(
     listing = release.list_manifests(bucket)
     chosen = select_versions(listing, versions, bucket)
     root.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(root / LOCK, timeout=600, mode=fileops.FILE_MODE)  # any data manager's
     try:
-        with fileops.shared(root, "catalog"), FileLock(root / LOCK, 600, mode=fileops.FILE_MODE):
+        with fileops.shared(root, "catalog"), lock:
             report = _build_locked(root, bucket, listing, chosen, cache_dir)
     except Timeout:
         raise VboError(f"{root}: another build holds {LOCK}; try again later") from None
