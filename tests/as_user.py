@@ -104,7 +104,8 @@ def run_as(user: User, func, *args, timeout: float = 120, **kwargs):
         except subprocess.TimeoutExpired:  # a hang: its stacks (faulthandler) tell where
             child.send_signal(signal.SIGABRT)
             _, err = child.communicate()
-            raise RuntimeError(f"child as uid {user.uid} hung: {err.decode(errors='replace')}")
+            stacks = err.decode(errors="replace")
+            raise RuntimeError(f"child as uid {user.uid} hung: {stacks}") from None
         answer = answer.result()
     if child.returncode < 0:  # killed by a signal
         return Killed(-child.returncode)

@@ -275,6 +275,20 @@ def test_a_download_in_parts_killed_for_one_user_is_resumed_by_another(lab, obje
     assert list((lab.cache / "partial").iterdir()) == []
 
 
+def test_a_partial_download_the_other_user_cannot_read_is_started_again(lab, objects, proxy):
+    obj = objects["small"]
+    url, root = obj.url(proxy.url), str(lab.cache)
+    for folder in ("locks", "partial"):  # made by others before: alice's would be 0700
+        shared_dir(lab.cache / folder)
+    private = dataclasses.replace(lab.alice, umask=0o077)  # a private umask: a 0600 partial
+    killed = lab.as_(private, VBO_CRASH_AT="download:chunk-written", VBO_CONNECTIONS="1")
+    assert isinstance(run_as(killed, fetch, root, url, obj.digest), Killed)
+    assert stat.S_IMODE(partial(lab.cache, obj).stat().st_mode) == 0o600
+    path, received = run_as(lab.bob, fetch, root, url, obj.digest)
+    assert received == len(obj.data) and run_as(lab.bob, digest_of, path) == obj.digest
+    assert list((lab.cache / "partial").iterdir()) == []
+
+
 def test_verify_repair_mends_the_other_users_files_and_blocks(lab, objects, proxy):
     small, obj = objects["small"], objects["bytes"]
     root = str(lab.cache)
@@ -344,11 +358,15 @@ def test_a_cache_not_shared_is_a_one_line_error_naming_the_problem(lab, objects,
     path, _ = run_as(alice, fetch, str(root), small.url(proxy.url), small.digest)
     run_as(alice, stream_read, str(root), obj.url(proxy.url), obj.digest, 0, 20_000)
     before = files(root)
-    cases = {
-        root / "locks": (fetch, other.url(proxy.url), other.digest),
-        root / "blocks" / f"h-{obj.digest[:40]}": (stream_read, obj.url(proxy.url), obj.digest, 0),
-    }
-    for where, (func, *args) in cases.items():
+    sdk = shared_dir(lab.base / "sdk")
+    (sdk / "behavior_session_3.nwb").write_bytes(other.data)
+    entry = root / "blocks" / f"h-{obj.digest[:40]}"
+    cases = [  # what refuses bob: where his step must create a file of its own
+        (root / "locks", fetch, other.url(proxy.url), other.digest),
+        (entry, stream_read, obj.url(proxy.url), obj.digest, 0),
+        (root / "locks", adopt_dir, str(sdk), {other.digest: ".nwb"}),
+    ]
+    for where, func, *args in cases:
         with pytest.raises(VboError) as error:
             run_as(lab.bob, func, str(root), *args)
         assert re.fullmatch(not_shared("cache", root, where), str(error.value)), error.value
