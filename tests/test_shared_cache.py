@@ -8,8 +8,9 @@ then used, resumed, replaced, evicted or repaired by the other, against the moto
 of conftest (behind the fault proxy, which counts what each one fetched). The last
 tests have alice work with umask 022, so what she creates is not writable by the group:
 every refusal bob meets is one line naming the directory, the owner and the mode of
-what refused. Runs only as root (a
-root process may start children as any uid: no accounts needed).
+what refused. The two-user tests run
+only as root (a root process may start children as any uid: no accounts needed); the
+last ones, of the refusal message itself, run as anyone.
 """
 
 from __future__ import annotations
@@ -32,12 +33,8 @@ from conftest import Uploaded, upload
 from faultproxy import FaultProxy
 from shared import FIXTURES
 
+from intake_vbo.base import fileops
 from intake_vbo.base.errors import VboError
-
-pytestmark = pytest.mark.skipif(
-    not is_root() or interpreter() is None,
-    reason="needs root, to run children as other uids (and a Python they can run)",
-)
 
 BUCKET = "t-shared-cache"
 GROUP, ALICE, BOB = 61000, 61001, 61002
@@ -91,6 +88,8 @@ def shared_dir(path: Path, mode: int = 0o2775) -> Path:
 
 @pytest.fixture
 def lab() -> Lab:
+    if not is_root() or interpreter() is None:
+        pytest.skip("needs root, to run children as other uids (and a Python they can run)")
     base = Path(tempfile.mkdtemp(prefix="vbo-lab-", dir="/tmp"))  # tmp_path is root's 0700
     os.chmod(base, 0o755)
     users = {}
@@ -388,3 +387,45 @@ def test_a_catalog_not_shared_is_a_one_line_error_naming_the_problem(lab, bucket
     assert re.fullmatch(not_shared("catalog", out, r"\S+", r"\S+"), str(error.value)), error.value
     assert {p: d for p, d in files(out).items() if ".staging" not in p.parts} == before
     assert run_as(lab.bob, read_catalog, str(out))[0] == ["latest", "v1_0_0"]  # reads still work
+
+
+# -- the refusal itself, as any user ------------------------------------------------------
+
+
+def test_a_refusal_names_what_refused_its_owner_and_mode(tmp_path):
+    import grp
+    import pwd
+
+    path = tmp_path / "locks" / "x.lock"
+    path.parent.mkdir()
+    path.write_bytes(b"")
+    os.chmod(path, 0o444)
+    info = path.stat()
+    who, group = pwd.getpwuid(info.st_uid).pw_name, grp.getgrgid(info.st_gid).gr_name
+    with pytest.raises(VboError) as error, fileops.shared(tmp_path):
+        raise PermissionError(13, "Permission denied", str(path))
+    assert str(error.value) == (
+        f"cache {tmp_path} is not writable by group {group}: {path} is owned by "
+        f"{who}:{group}, mode -r--r--r-- (set umask 002 and chmod g+ws)"
+    )
+
+
+def test_a_refusal_outside_the_shared_directory_passes_unchanged(tmp_path):
+    with pytest.raises(PermissionError), fileops.shared(tmp_path / "cache", "catalog"):
+        raise PermissionError(13, "Permission denied", str(tmp_path / "bucket" / "x.csv"))
+
+
+def test_ones_own_file_is_not_taken_over_and_a_private_one_is_not_hardlinked(tmp_path):
+    path = tmp_path / "a.part"
+    path.write_bytes(b"abc")
+    assert not fileops.take_over(path, tmp_path / "a.take") and path.read_bytes() == b"abc"
+    assert not (tmp_path / "a.take").exists()
+    old = os.umask(0o002)
+    try:
+        assert fileops.umask() == 0o002
+        os.chmod(path, 0o600)  # a file the lab's users could not read: copied, not linked
+        assert not fileops.readable_as_created(path)
+        os.chmod(path, 0o644)
+        assert fileops.readable_as_created(path)
+    finally:
+        os.umask(old)
