@@ -16,7 +16,6 @@ last ones, of the refusal message itself, run as anyone.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import os
 import random
 import re
@@ -32,13 +31,23 @@ from as_user import Killed, User, interpreter, is_root, run_as
 from conftest import Uploaded, upload
 from faultproxy import FaultProxy
 from shared import FIXTURES
+from shared_steps import (
+    adopt_dir,
+    build_catalog,
+    digest_of,
+    evict,
+    fetch,
+    read_catalog,
+    stream_max_projection,
+    stream_read,
+    verify_repair,
+)
 
 from intake_vbo.base import fileops
 from intake_vbo.base.errors import VboError
 
 BUCKET = "t-shared-cache"
 GROUP, ALICE, BOB = 61000, 61001, 61002
-BLOCK = 16 << 10
 NOT_SHARED = (
     r"{what} {root} is not writable by group 61000: {path} is owned by 61001:61000, "
     r"mode {mode} \(set umask 002 and chmod g\+ws\)"
@@ -101,79 +110,6 @@ def lab() -> Lab:
         users[name] = User(uid, uid, (GROUP,), env=env)
     yield Lab(base, shared_dir(base / "cache"), **users)
     shutil.rmtree(base)
-
-
-# -- what the users do (run in their own processes) -----------------------------------
-
-
-def stream_max_projection(root: str, url: str, digest: str):
-    from intake_vbo.nwb import open_experiment
-    from intake_vbo.transfer.opener import open_url
-
-    stream = open_url(url, digest, root, block_size=BLOCK, near=0)
-    with open_experiment(stream) as exp:
-        return exp.max_projection.data
-
-
-def stream_read(root: str, url: str, digest: str | None, start: int, size: int = -1):
-    """Bytes of a streamed file, and where it was promoted to (None: not promoted)."""
-    from intake_vbo.transfer.opener import open_url
-
-    stream = open_url(url, digest, root, block_size=BLOCK, near=0)
-    stream.seek(start)
-    data = stream.read(size)
-    promoted = stream.promoted
-    stream.close()
-    return data, promoted and str(promoted)
-
-
-def evict(root: str, cap: int) -> list[str]:
-    from intake_vbo.transfer.blocks import BlockStore
-
-    return [p.name for p in BlockStore(root, cap=cap).evict()]
-
-
-def fetch(root: str, url: str, digest: str):
-    from intake_vbo.transfer.cache import Cache
-
-    fetched = Cache(root)._fetch(url, digest, ".nwb")
-    return str(fetched.path), fetched.received
-
-
-def verify_repair(root: str, urls: dict):
-    from intake_vbo.transfer.cache import Cache
-    from intake_vbo.transfer.upkeep import verify
-
-    report = verify(Cache(root), urls, repair=True)
-    return len(report.damaged), len(report.repaired), report.failed
-
-
-def adopt_dir(root: str, path: str, known: dict):
-    from intake_vbo.transfer.cache import Cache
-    from intake_vbo.transfer.upkeep import adopt
-
-    report = adopt(Cache(root), path, known)
-    return len(report.adopted), len(report.present)
-
-
-def digest_of(path: str) -> str:
-    return hashlib.blake2b(Path(path).read_bytes()).hexdigest()
-
-
-def build_catalog(out: str, bucket: str, versions: str, cache: str) -> list[str]:
-    from intake_vbo.catalog.build import build
-
-    return build(out, bucket, versions, cache_dir=cache).built
-
-
-def read_catalog(out: str):
-    """What a reader sees: the versions, a table's rows, one NWB file fetched (its hash)."""
-    import intake
-
-    cat = intake.open_catalog(f"{out}/catalog.yaml")
-    exps = cat.latest.ophys_experiments.read()
-    path = cat.latest.ophys_experiment(ophys_experiment_id=int(exps.index[0])).fetch()
-    return sorted(cat), len(exps), digest_of(path)
 
 
 # -- helpers ----------------------------------------------------------------------------

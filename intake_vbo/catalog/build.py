@@ -91,11 +91,12 @@ def build(
     bucket = release.bucket_url(bucket_url)
     listing = release.list_manifests(bucket)
     chosen = select_versions(listing, versions, bucket)
-    root.mkdir(parents=True, exist_ok=True)
     lock = FileLock(root / LOCK, timeout=600, mode=fileops.FILE_MODE)  # any data manager's
     try:
-        with fileops.shared(root, "catalog"), lock:
-            report = _build_locked(root, bucket, listing, chosen, cache_dir)
+        with fileops.shared(root, "catalog"):  # a directory not the group's: say so
+            root.mkdir(parents=True, exist_ok=True)
+            with lock:
+                report = _build_locked(root, bucket, listing, chosen, cache_dir)
     except Timeout:
         raise VboError(f"{root}: another build holds {LOCK}; try again later") from None
     report.seconds = time.perf_counter() - start
