@@ -80,3 +80,16 @@ def read_catalog(out: str):
     exps = cat.latest.ophys_experiments.read()
     path = cat.latest.ophys_experiment(ophys_experiment_id=int(exps.index[0])).fetch()
     return sorted(cat), len(exps), digest_of(path)
+
+
+def command(*argv: str) -> tuple[int, str]:
+    """``intake-vbo ARGV...``: its exit status and what it printed on stderr."""
+    import contextlib
+    import io
+
+    from intake_vbo.cli import main
+
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        code = main(list(argv))
+    return code, err.getvalue()

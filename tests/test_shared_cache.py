@@ -34,6 +34,7 @@ from shared import FIXTURES
 from shared_steps import (
     adopt_dir,
     build_catalog,
+    command,
     digest_of,
     evict,
     fetch,
@@ -184,6 +185,8 @@ def test_a_download_killed_for_one_user_is_resumed_by_another(lab, objects, prox
     assert isinstance(run_as(killed, fetch, root, url, obj.digest), Killed)
     left = partial(lab.cache, obj)
     assert owner(left) == (ALICE, GROUP) and 0 < left.stat().st_size < len(obj.data)
+    modes = {p: stat.S_IMODE(p.stat().st_mode) for p in (left.parent, left)}
+    assert modes == {left.parent: 0o2775, left: 0o664}  # the group's, and group-writable
     size = left.stat().st_size
     path, received = run_as(lab.as_(lab.bob, **one), fetch, root, url, obj.digest)
     assert received == len(obj.data) - size  # resumed, not restarted
@@ -318,9 +321,9 @@ def test_a_catalog_not_shared_is_a_one_line_error_naming_the_problem(lab, bucket
     out = shared_dir(lab.base / "catalog022")
     run_as(alice, build_catalog, str(out), bucket_url, "1.0.0", str(lab.cache))
     before = files(out)
-    with pytest.raises(VboError) as error:
-        run_as(lab.bob, build_catalog, str(out), bucket_url, "all", str(lab.cache))
-    assert re.fullmatch(not_shared("catalog", out, r"\S+", r"\S+"), str(error.value)), error.value
+    code, err = run_as(lab.bob, command, "build", "--out", str(out), "--bucket-url", bucket_url)
+    pattern = not_shared("catalog", out, r"\S+", r"\S+")
+    assert code == 2 and re.fullmatch(f"intake-vbo: error: {pattern}\n", err), err
     assert {p: d for p, d in files(out).items() if ".staging" not in p.parts} == before
     assert run_as(lab.bob, read_catalog, str(out))[0] == ["latest", "v1_0_0"]  # reads still work
 
