@@ -14,6 +14,13 @@ what every platform has, and is taken where a fast call is missing or when
   replace a file without write permission, or one another process holds open, so
   write permission is restored first and a refused replace is retried briefly.
 
+Sharing a directory between the Unix users of a lab's group (POSIX): files and
+directories are created group-writable under the lab's umask 002 (:data:`FILE_MODE`,
+:data:`DIR_MODE`; a set-group-ID directory gives what is created in it its group), a
+file another member left is taken over by a copy of one's own (:func:`take_over`;
+renaming in a group-writable directory works whoever owns what it replaces), and a
+refusal is one line naming what refused, its owner and its mode (:func:`shared`).
+
 >>> from pathlib import Path; import tempfile
 >>> with tempfile.TemporaryDirectory() as d:
 ...     f = RandomAccess(Path(d) / "x")
@@ -25,18 +32,28 @@ b'abc'
 from __future__ import annotations
 
 import os
+import shutil
 import stat
 import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
+from .errors import VboError
 from .settings import portable
+
+try:
+    import grp
+    import pwd
+except ImportError:  # Windows: no Unix users and groups
+    grp = pwd = None
 
 DIR_MODE = 0o775  # minus the umask: group-writable under a lab's umask 002
 FILE_MODE = 0o666  # minus the umask; lock files stay takeable by every user
 BINARY = getattr(os, "O_BINARY", 0)  # Windows only; 0 elsewhere
 REPLACE_TRIES = 20  # a refused replace (Windows: the target is open) is retried this often
 REPLACE_WAIT = 0.05  # seconds between those tries
+SHARE_HINT = "set umask 002 and chmod g+ws"  # what a lab's users and directories need
 
 
 def _fast(name: str):
@@ -190,3 +207,132 @@ def _writable_again(path: str | os.PathLike) -> bool:
         except OSError:  # another user's file: nothing to do here
             return False
     return True
+
+
+def take_over(path: Path, spare: Path) -> bool:
+    """Make a file another user left one's own, same bytes, same place; whether it was.
+
+    Its owner's file cannot be given new modes (an install makes a file read-only) by
+    anyone else, but a group-writable directory lets anyone rename over it: the bytes
+    are copied to ``spare`` (a file of one's own), which replaces it. A file one cannot
+    even read is removed instead (it is a partial download: only time is lost). The
+    caller holds the lock that keeps every other writer off ``path``.
+    """
+    me = getattr(os, "geteuid", None)
+    try:
+        if me is None or os.stat(path).st_uid == me():  # Windows: no owners to take over
+            return False
+    except FileNotFoundError:
+        return False
+    remove(spare)  # a crash's leftover, perhaps another user's
+    try:
+        shutil.copyfile(path, spare)
+    except PermissionError:
+        remove(spare)
+        remove(path)
+        return True
+    replace(spare, path)
+    return True
+
+
+def umask() -> int:
+    """This process's umask: read where Linux shows it, else set and put back at once."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def readable_as_created(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is readable by everyone a file this process creates would be."""
+    wanted = FILE_MODE & 0o444 & ~umask()
+    return stat.S_IMODE(os.stat(path).st_mode) & wanted == wanted
+
+
+@contextmanager
+def shared(root: str | os.PathLike, what: str = "cache"):
+    """Turn a refusal under ``root`` into a one-line VboError naming what refused.
+
+    Parameters
+    ----------
+    root : path
+        The directory a lab's users share (the cache, a catalog).
+    what : str
+        What it is, for the message: ``cache <root> is not writable by group <g>:
+        <path> is owned by <user>:<g>, mode drwxr-sr-x (set umask 002 and chmod g+ws)``.
+
+    A refusal about a path outside ``root`` (a bucket on disk, say) passes unchanged.
+    """
+    try:
+        yield
+    except PermissionError as exc:
+        top = os.path.abspath(root)
+        where = os.path.abspath(exc.filename) if exc.filename else top
+        if not _inside(where, top):
+            raise
+        raise not_shared(top, Path(where), what) from exc
+
+
+def _inside(path: str, top: str) -> bool:
+    try:
+        return os.path.commonpath([top, path]) == top
+    except ValueError:  # Windows: another drive
+        return False
+
+
+def not_shared(root: str, path: Path, what: str = "cache") -> VboError:
+    """The refusal of ``path`` under a shared ``root``, in one line (see :func:`shared`)."""
+    culprit = _refuser(path)
+    try:
+        info = os.stat(culprit)
+    except OSError as exc:
+        return VboError(f"{what} {root}: {culprit}: {exc.strerror} ({SHARE_HINT})")
+    group, mine = _group(info.st_gid), _groups()
+    hint = SHARE_HINT
+    if info.st_mode & stat.S_IWGRP and mine is not None and info.st_gid not in mine:
+        hint = f"user {_user(os.geteuid())} is not in group {group}"
+    owner = _user(info.st_uid)
+    return VboError(
+        f"{what} {root} is not writable by group {group}: {culprit} is owned by "
+        f"{owner}:{group}, mode {stat.filemode(info.st_mode)} ({hint})"
+    )
+
+
+def _refuser(path: Path) -> Path:
+    """What refused an operation on ``path``: its directory if closed to us, else itself.
+
+    Creating, renaming and removing need the directory; opening needs the file. A path
+    that does not exist (yet) stands for its nearest existing directory.
+    """
+    parent = path.parent
+    if parent.is_dir() and not os.access(parent, os.W_OK | os.X_OK):
+        return parent
+    return next((p for p in (path, *path.parents) if os.path.lexists(p)), path)
+
+
+def _user(uid: int) -> str:
+    """A user's name, else (no account by that number) the number."""
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except (AttributeError, KeyError):
+        return str(uid)
+
+
+def _group(gid: int) -> str:
+    """A group's name, else the number."""
+    try:
+        return grp.getgrgid(gid).gr_name
+    except (AttributeError, KeyError):
+        return str(gid)
+
+
+def _groups() -> set[int] | None:
+    """The groups this process acts with (None where there are none: Windows)."""
+    if not hasattr(os, "getgroups"):
+        return None
+    return {os.getegid(), *os.getgroups()}

@@ -4,6 +4,8 @@ Incremental: a version whose manifest (by ETag) is already built is neither fetc
 rewritten. Atomic: everything is fetched and validated in memory first; new files go
 to ``DIR/.staging`` and reach their place by renames, the index last but one and the
 root catalog last, so a failed or killed build leaves the previous catalog as it was.
+Shared: the lab's data managers take turns through a lock file any of them can take, and
+a directory not writable by their group is a one-line error naming it, its owner and mode.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import TYPE_CHECKING
 
 from filelock import FileLock, Timeout
 
+from ..base import fileops
 from ..base.crash import crash_point
 from ..base.errors import VboError
 from ..base.progress import progress_bar
@@ -88,10 +91,12 @@ def build(
     bucket = release.bucket_url(bucket_url)
     listing = release.list_manifests(bucket)
     chosen = select_versions(listing, versions, bucket)
-    root.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(root / LOCK, timeout=600, mode=fileops.FILE_MODE)  # any data manager's
     try:
-        with FileLock(root / LOCK, timeout=600):
-            report = _build_locked(root, bucket, listing, chosen, cache_dir)
+        with fileops.shared(root, "catalog"):  # a directory not the group's: say so
+            root.mkdir(parents=True, exist_ok=True)
+            with lock:
+                report = _build_locked(root, bucket, listing, chosen, cache_dir)
     except Timeout:
         raise VboError(f"{root}: another build holds {LOCK}; try again later") from None
     report.seconds = time.perf_counter() - start

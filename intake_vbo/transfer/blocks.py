@@ -20,6 +20,8 @@ block torn by a power cut fails its digest and is fetched again). Blocks are
 immutable and keyed by content, so writers of the same block in two processes race
 harmlessly. Their modification time is their last use: ``VBO_STREAM_CACHE_MAX``
 (bytes, with K/M/G/T suffixes) caps the store, least recently used blocks evicted.
+Users of a lab share the store: a block another user wrote is marked used with the
+kernel's "now" (setting explicit times takes its ownership; "now" only write access).
 """
 
 from __future__ import annotations
@@ -91,7 +93,8 @@ class BlockStore:
     """
 
     def __init__(self, root: str | os.PathLike, cap: int | None = None):
-        self.root = local_dir(root) / BLOCKS
+        self.cache_root = local_dir(root)
+        self.root = self.cache_root / BLOCKS
         self.cap = stream_cache_max() if cap is None else cap
         self._written = 0  # bytes written since the last look at the total
 
@@ -304,7 +307,16 @@ def _intact(path: Path) -> bool:
 
 
 def _touch(path: Path) -> None:
-    """Mark a block used now, with the clock's full resolution (LRU order across blocks)."""
+    """Mark a block used now, for the LRU cap.
+
+    One's own block gets the clock's full resolution (LRU order across blocks); another
+    user's gets the kernel's "now" (explicit times need ownership, "now" only write
+    access); a block one cannot write keeps its time (its order is then a little off).
+    """
     now = time.time_ns()
     with contextlib.suppress(FileNotFoundError):  # evicted meanwhile
-        os.utime(path, ns=(now, now))
+        try:
+            os.utime(path, ns=(now, now))
+        except PermissionError:
+            with contextlib.suppress(PermissionError):
+                os.utime(path)

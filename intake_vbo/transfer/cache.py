@@ -21,6 +21,7 @@ from typing import NamedTuple
 
 import requests
 
+from ..base import fileops
 from ..base.errors import VboError
 from ..base.progress import progress_bar
 from ..base.settings import cache_dir
@@ -94,7 +95,7 @@ class Cache(Store):
             return Fetched(final)
         meter = Meter(progress, on_total)
         try:
-            with self.lock(file_hash):
+            with fileops.shared(self.root), self.lock(file_hash):
                 if final.is_file():  # another process finished it while we waited
                     return Fetched(final)
                 self._download(url, file_hash, final, meter, cancel, parallel or self.parallel)
@@ -107,6 +108,7 @@ class Cache(Store):
         return Fetched(final, meter.received)
 
     def _download(self, url, digest, final, meter, cancel, parallel: Parallel) -> None:
+        self.take_over(digest)  # another user's killed download: resumed as one's own
         incoming, journal = self.incoming(digest), self.journal(digest)
         if not journal.path.exists():  # a download in parts is re-hashed by its parts
             incoming.load()  # what a one-connection download left is hashed, then resumed

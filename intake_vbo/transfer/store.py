@@ -7,6 +7,7 @@ digests and suffixes, so nothing is ever written outside the root)::
     <root>/blake2b/<h[:2]>/<h><suffix>   complete, verified files (read-only)
     <root>/partial/<h>.part              downloads in progress or interrupted
     <root>/partial/<h>.journal           the parts of a large download that are on disk
+    <root>/partial/<h>.take              a copy being made of another user's partial file
     <root>/locks/<h>.lock                one flock per digest
 
 Only verified files appear at a final path: whatever fills the store (a download,
@@ -21,6 +22,10 @@ are group-writable, and a set-group-ID bit on the root is inherited below it
 (Linux), keeping the lab's group. Finished files lose their write bits (0o444
 minus the umask), so a tool opening an NWB file for writing fails instead of
 corrupting the cache; removing one still only takes write access to its directory.
+A partial download another user left (killed, say) is taken over before it is
+resumed: copied to a file of one's own that replaces it (:meth:`Store.take_over`),
+since only a file's owner may change its modes when it is installed. A refusal (a
+directory that is not group-writable) is one line naming it, its owner and its mode.
 """
 
 from __future__ import annotations
@@ -39,7 +44,7 @@ from .download import CHUNK, Incoming
 from .journal import Journal
 
 SUFFIX = re.compile(r"\.[a-z0-9]{1,16}")
-WORK_FILES = {"partial": (".part", ".journal"), "locks": (".lock",)}  # folder -> endings
+WORK_FILES = {"partial": (".part", ".journal", ".take"), "locks": (".lock",)}  # folder -> endings
 
 
 class Store:
@@ -86,6 +91,16 @@ class Store:
         """The journal of a download of ``digest`` in parts."""
         return Journal(self.work_file("partial", digest, ".journal"))
 
+    def take_over(self, digest: str) -> None:
+        """Make the partial download of ``digest`` this user's, if another user left it.
+
+        Called under the digest's lock, before a resume: the bytes and the journal stay
+        (copied into files of one's own), so the download goes on where it stopped.
+        """
+        for ending in WORK_FILES["partial"][:2]:
+            spare = self.work_file("partial", digest, ".take")
+            fileops.take_over(self.work_file("partial", digest, ending), spare)
+
     def work_file(self, folder: str, digest: str, ending: str | None = None) -> Path:
         """The lock or partial download of ``digest``, its folder created."""
         fileops.makedirs(self.root / folder)
@@ -103,10 +118,11 @@ class Store:
             if final.is_file():
                 return False
             fileops.makedirs(final.parent)
-            try:
-                os.link(source, final)  # same filesystem: no copy, no extra space
-                return True
-            except OSError:
+            try:  # same filesystem: no copy, no extra space; a private file is copied
+                if fileops.readable_as_created(source):  # ... so every user can read it
+                    os.link(source, final)
+                    return True
+            except OSError:  # another file system, or another user's file (Linux refuses)
                 pass
             with open(source, "rb") as src:
                 chunks = iter(lambda: src.read(CHUNK), b"")
@@ -149,7 +165,8 @@ class Store:
     def _write_verified(self, digest: str, final: Path, chunks: Iterable[bytes], what: str):
         """Write ``chunks`` to the digest's part file and install it if the digest matches."""
         incoming = self.incoming(digest)
-        self.journal(digest).remove()  # a download in parts left behind: superseded
+        incoming.discard()  # whatever a download left (perhaps another user's): superseded
+        self.journal(digest).remove()
         with incoming.appending() as sink:
             for chunk in chunks:
                 sink(chunk)

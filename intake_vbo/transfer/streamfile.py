@@ -15,6 +15,7 @@ import io
 import os
 from collections import OrderedDict
 
+from ..base import fileops
 from ..base.crash import crash_point
 from .blocks import BlockStore, Entry, entry_key
 from .remote import Remote
@@ -75,8 +76,9 @@ class StreamFile(io.RawIOBase):
         self.name = remote.name
         self._pos = self._last_end = self._ahead = 0
         self._memory: OrderedDict[int, bytes] = OrderedDict()
-        self.entry = self._open_entry()
-        self._promote_if_covered()
+        with fileops.shared(blocks.cache_root):  # a store that is not the group's: say so
+            self.entry = self._open_entry()
+            self._promote_if_covered()
 
     def _open_entry(self) -> Entry:
         remote = self.remote
@@ -136,7 +138,12 @@ class StreamFile(io.RawIOBase):
         start, stop = self._pos, min(self._pos + len(view), self.size)
         if start >= stop:
             return 0
-        self._ensure(start, stop)
+        with fileops.shared(self.blocks.cache_root):  # a store that is not the group's
+            self._ensure(start, stop)
+            return self._copy(view, start, stop)
+
+    def _copy(self, view: memoryview, start: int, stop: int) -> int:
+        """Copy bytes ``[start, stop)`` (fetched already) into ``view``; move past them."""
         if self._local is not None:
             self._local.seek(start)
             written = self._local.readinto(view[: stop - start])

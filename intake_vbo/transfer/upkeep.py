@@ -58,6 +58,11 @@ def verify(cache: Cache, urls: dict[str, str] | None = None, repair: bool = Fals
     the digest in its name; ``repair`` deletes a damaged block (counted repaired: a
     later read fetches it again).
     """
+    with fileops.shared(cache.root):  # a cache that is not the group's: say so
+        return _verify(cache, urls or {}, repair)
+
+
+def _verify(cache: Cache, urls: dict[str, str], repair: bool) -> VerifyReport:
     report, entries = VerifyReport(), []
     for path in _walk(cache.root):
         if path.relative_to(cache.root).parts[0] == BLOCKS:
@@ -77,7 +82,7 @@ def verify(cache: Cache, urls: dict[str, str] | None = None, repair: bool = Fals
         with cache.lock(digest):
             if path.is_file() and _hash_or_reason(path) != digest:  # not mended meanwhile
                 fileops.remove(path)
-        if (urls or {}).get(digest):
+        if urls.get(digest):
             try:
                 cache.fetch(urls[digest], digest, suffix)
                 report.repaired.append(path)
@@ -139,10 +144,10 @@ def adopt(cache: Cache, path: str | os.PathLike, known: dict[str, str],
         digest = hash_file(file)
         if digest not in wanted:
             report.unknown.append(file)
-        elif cache.adopt_file(file.resolve(), digest, wanted[digest]):
-            report.adopted.append(file)
-        else:
-            report.present.append(file)
+            continue
+        with fileops.shared(cache.root):
+            taken = cache.adopt_file(file.resolve(), digest, wanted[digest])
+        (report.adopted if taken else report.present).append(file)
     return report
 
 
