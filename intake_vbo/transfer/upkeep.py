@@ -59,10 +59,12 @@ def verify(cache: Cache, urls: dict[str, str] | None = None, repair: bool = Fals
     later read fetches it again).
     """
     with fileops.shared(cache.root):  # a cache that is not the group's: say so
-        return _verify(cache, urls or {}, repair)
+        return _verify(cache, urls or {}, repair, progress)
 
 
-def _verify(cache: Cache, urls: dict[str, str], repair: bool) -> VerifyReport:
+def _verify(
+    cache: Cache, urls: dict[str, str], repair: bool, progress: bool | None
+) -> VerifyReport:
     report, entries = VerifyReport(), []
     for path in _walk(cache.root):
         if path.relative_to(cache.root).parts[0] == BLOCKS:
