@@ -83,8 +83,7 @@ KEYS: dict[str, dict[str, str]] = {
         "lick_sample": "list(dataset.licks.sample(5, random_state=42).timestamps)",
         "reward_times": "list(dataset.rewards.timestamps)",
         "running_head": "list(dataset.running_speed.speed.head())",
-        "hit_sample_start": "dataset.trials.query('hit').sample(random_state=0).start_time"
-        ".iloc[0]",
+        "hit_sample_start": "dataset.trials.query('hit').sample(random_state=0).start_time.iloc[0]",
         "metrics": "behavior_session_dict[behavior_session_id].get_performance_metrics()",
         "max_dprime": "list(this_mouse_table.max_dprime)",
         "total_reward_volume": "list(this_mouse_table.total_reward_volume)",
@@ -158,6 +157,6 @@ def differences(expected, actual, where: str = "") -> list[str]:
     if isinstance(expected, list) and isinstance(actual, list):
         if len(expected) != len(actual):
             return [f"{where}: {len(expected)} items != {len(actual)}"]
-        return [d for i, (e, a) in enumerate(zip(expected, actual))
+        return [d for i, (e, a) in enumerate(zip(expected, actual, strict=True))
                 for d in differences(e, a, f"{where}[{i}]")]  # fmt: skip
     return [] if expected == actual else [f"{where}: {expected!r} != {actual!r}"]

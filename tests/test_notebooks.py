@@ -15,7 +15,6 @@ import re
 from pathlib import Path
 
 import pytest
-
 from notebook_keys import KEYS, differences
 
 REPO = Path(__file__).resolve().parents[1]
@@ -118,7 +117,9 @@ def test_scrub_removes_ports_paths_and_progress_bars(tmp_path):
         new_output("stream", name="stderr", text="fetch: 100%|####| 2/2 [00:01<00:00, 1.5it/s]\n"),
         new_output("stream", name="stderr", text="\n"),
         new_output("stream", name="stderr", text="UserWarning: kept\n"),
-        new_output("stream", name="stdout", text=f"http://127.0.0.1:41234/b {tmp_path}/vbo_cache\n"),
+        new_output(
+            "stream", name="stdout", text=f"http://127.0.0.1:41234/b {tmp_path}/vbo_cache\n"
+        ),
         new_output("execute_result", data={"text/plain": f"Cache('{tmp_path.resolve()}/c')"}),
     ]
     notebook = scrub(new_notebook(cells=[cell]), tmp_path)

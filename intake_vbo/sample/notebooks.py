@@ -84,11 +84,10 @@ def scrub(notebook, *paths: str | Path):
             continue
         kept = []
         for output in cell.get("outputs", []):
-            if output.output_type == "stream":
-                if output.name == "stderr" and _BAR.search(output.text):
-                    continue
-            if _WIDGET in output.get("data", {}):
+            progress = output.output_type == "stream" and output.name == "stderr"
+            if progress and _BAR.search(output.text) or _WIDGET in output.get("data", {}):
                 continue
+            if output.output_type == "stream":
                 output.text = clean(output.text)
             for kind, value in output.get("data", {}).items():
                 if kind.startswith("text/") and isinstance(value, str):
@@ -119,8 +118,12 @@ def run(paths: list[Path], sample_dir: Path) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("notebooks", nargs="+", type=Path)
-    parser.add_argument("--sample-dir", type=Path, default=Path(".sample-cache"),
-                        help="where the sample release is generated (reused when there)")  # fmt: skip
+    parser.add_argument(
+        "--sample-dir",
+        type=Path,
+        default=Path(".sample-cache"),
+        help="where the sample release is generated (reused when there)",
+    )
     args = parser.parse_args(argv)
     run(args.notebooks, args.sample_dir)
     return 0
