@@ -169,3 +169,11 @@ def test_the_notebook_runs_in_a_kernel_and_gives_allensdk_values(name, bucket_ur
     assert (tmp_path / "vbo_cache" / "catalog" / "catalog.yaml").exists()  # our cache, built
     text = _outputs_text(scrub(notebook, tmp_path))
     assert not RUN_SPECIFIC.search(text)
+
+
+def test_differences_tell_where_values_part():
+    assert differences({"a": [1.0, "nan", 3]}, {"a": [1.0 + 1e-12, "nan", 3.0]}) == []
+    assert differences({"a": [1.0, 2]}, {"a": [1.001, 2]}) == [".a[0]: 1.0 != 1.001"]
+    assert differences({"a": True}, {"a": 1}) == [".a: True != 1"]
+    assert differences({"a": [1]}, {"b": [1]}) == [": keys ['a'] != ['b']"]
+    assert differences(["x", "y"], ["x"]) == [": 2 items != 1"]
