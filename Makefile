@@ -18,7 +18,7 @@ FLOORS = .venv-floors
 NEWEST = .venv-newest
 QUICK = -m "not slow" -n 2
 
-.PHONY: install demo test quick lint bench clean uv test-floors test-newest
+.PHONY: install demo test quick lint bench clean uv test-floors test-newest notebooks
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,11 @@ install: $(BIN)/.installed
 
 demo: install
 	$(BIN)/intake-vbo demo --workdir demo-out
+
+# Re-execute the tutorials in docs/ against the sample release (on a loopback S3 server) and
+# write their outputs into them, scrubbed of ports and temporary paths.
+notebooks: install
+	$(BIN)/python -m intake_vbo.sample.notebooks docs/*.ipynb
 
 lint: install
 	$(BIN)/ruff check .
