@@ -10,8 +10,10 @@ compare every key value.
 
 from __future__ import annotations
 
+import base64
 import json
 import re
+import struct
 from pathlib import Path
 
 import pytest
@@ -21,6 +23,7 @@ REPO = Path(__file__).resolve().parents[1]
 DOCS = REPO / "docs"
 EXPECTED = json.loads((REPO / "tests" / "data" / "allensdk_notebooks.json").read_text())
 NAMES = list(KEYS)
+FLOAT_ID = re.compile(r"\b\d\.\d{6}e\+0[89]\b")  # an id printed as a float: 1.086001e+09
 RUN_SPECIFIC = re.compile(r"(127\.0\.0\.1|localhost):\d+|/tmp/|vbo-notebook-|pytest-of-")
 
 
@@ -84,6 +87,42 @@ def _outputs_text(notebook: dict) -> str:
     return "\n".join(parts)
 
 
+# The HTML reprs each notebook shows (a cell whose last expression is the object)
+SHOWN_REPRS = {
+    "01_data_access": [
+        "BehaviorOphysExperiment",
+        "BehaviorSession",
+        "VisualBehaviorOphysProjectCache",
+    ],
+    "02_dataset_manifest": [],
+    "03_load_ophys_data": ["BehaviorOphysExperiment"],
+    "04_mouse_history": ["BehaviorSession"],
+    "05_compare_trial_types": ["BehaviorOphysExperiment"],
+}
+CAPTION = re.compile(r"<caption[^>]*><b>(\w+)(?: (\d+))?</b>")
+THUMBNAIL = re.compile(r'<img src="data:image/png;base64,([A-Za-z0-9+/=]+)" width="(\d+)"')
+
+
+def _check_reprs(notebook: dict, name: str) -> None:
+    """The notebook shows our HTML reprs: their kinds, integer ids, a PNG per experiment."""
+    shown = [
+        "".join(o["data"]["text/html"])
+        for c in notebook["cells"]
+        for o in c.get("outputs", [])
+        if 'class="vbo-repr"' in "".join(o.get("data", {}).get("text/html", ""))
+    ]
+    captions = [CAPTION.search(html).groups() for html in shown]
+    assert sorted(kind for kind, _ in captions) == SHOWN_REPRS[name]
+    for html, (kind, shown_id) in zip(shown, captions, strict=True):
+        assert kind == "VisualBehaviorOphysProjectCache" or shown_id.isdigit()
+        images = THUMBNAIL.findall(html)
+        assert len(images) == (kind == "BehaviorOphysExperiment")
+        for encoded, width in images:
+            png = base64.b64decode(encoded)
+            assert png.startswith(b"\x89PNG\r\n\x1a\n")
+            assert struct.unpack(">I", png[16:20])[0] <= int(width)
+
+
 def test_every_notebook_has_its_keys_and_allensdk_values():
     assert sorted(p.stem for p in DOCS.glob("*.ipynb")) == NAMES
     assert EXPECTED["allensdk"] == "2.16.2"
@@ -102,11 +141,13 @@ def test_the_committed_notebook_ran_cleanly_and_shows_allensdk_values(name):
     text = _outputs_text(notebook)
     assert not RUN_SPECIFIC.search(text), RUN_SPECIFIC.search(text)
     assert str(REPO) not in text
+    assert not FLOAT_ID.search(text), FLOAT_ID.search(text)  # ids show as integers
     missing = [t for t in _texts(EXPECTED["notebooks"])[name] if t not in text]
     assert not missing
     if name in SHOWN_METRICS:  # AllenSDK's floats, within the last digits of a repr
         expected = EXPECTED["notebooks"][name][SHOWN_METRICS[name]]
         assert not differences(expected, _shown_numbers(text, expected))
+    _check_reprs(notebook, name)
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -169,6 +210,7 @@ def test_the_notebook_runs_in_a_kernel_and_gives_allensdk_values(name, bucket_ur
     assert (tmp_path / "vbo_cache" / "catalog" / "catalog.yaml").exists()  # our cache, built
     text = _outputs_text(scrub(notebook, tmp_path))
     assert not RUN_SPECIFIC.search(text)
+    _check_reprs(notebook, name)
 
 
 def test_differences_tell_where_values_part():

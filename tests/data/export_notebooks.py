@@ -13,7 +13,8 @@ notebook's code cells in order with AllenSDK: the two lines that name intake-vbo
 AllenSDK's (its import; ``from_local_cache(..., use_static_cache=True)`` over that copy in
 place of ``from_s3_cache``, since AllenSDK cannot be pointed at a loopback server), and the
 cells tagged ``intake-vbo-only`` are left out (those that load or compare the 0.x
-manifests, which AllenSDK cannot load). Then it evaluates ``tests/notebook_keys.py``'s keys
+manifests, which AllenSDK cannot load, and the import of ``integer_ids``, which only
+changes how ids print). Then it evaluates ``tests/notebook_keys.py``'s keys
 and writes them to ``tests/data/allensdk_notebooks.json``, which the tests compare with
 intake-vbo's values in a Jupyter kernel.
 """
@@ -106,7 +107,8 @@ def run_notebook(notebook: Path, copy: Path) -> dict:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    namespace = {"__name__": "__main__", "STATIC_COPY": str(copy)}
+    # integer_ids only changes how ids print; AllenSDK's run shows its frames as they are
+    namespace = {"__name__": "__main__", "STATIC_COPY": str(copy), "integer_ids": lambda f: f}
     with tempfile.TemporaryDirectory() as workdir:
         here = os.getcwd()
         os.chdir(workdir)
