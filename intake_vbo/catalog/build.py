@@ -22,7 +22,7 @@ from ..base.crash import crash_point
 from ..base.errors import VboError
 from ..base.progress import progress_bar
 from ..base.settings import local_dir
-from . import index, indexwrite, release, yamls
+from . import index, indexwrite, origin, release, yamls
 from .manifest import Manifest, parse_manifest
 from .record import CATALOG_FORMAT, recorded_settings
 
@@ -85,8 +85,8 @@ def build(
     """
     start = time.perf_counter()
     root = Path(out)
-    bucket = release.bucket_url(bucket_url)
-    listing = release.list_manifests(bucket)
+    bucket = origin.bucket_url(bucket_url)
+    listing = origin.list_manifests(bucket)
     chosen = select_versions(listing, versions, bucket)
     root.mkdir(parents=True, exist_ok=True)
     try:
@@ -177,7 +177,7 @@ def _fetch_versions(bucket: str, listing, versions: list[str]) -> dict[str, dict
 
 
 def _fetch_manifest(bucket: str, obj: release.ManifestObject) -> tuple[Manifest, bytes]:
-    data = release.fetch_manifest(bucket, obj.version)
+    data = origin.fetch_manifest(bucket, obj.version)
     return parse_manifest(data, obj.key, obj.version), data
 
 
@@ -187,7 +187,9 @@ def _fetch_table(bucket: str, manifest: Manifest, entry) -> pa.Table | None:
     from .tables import read_table
 
     what = f"{entry.name}.csv (manifest {manifest.version})"
-    data = release.fetch_verified(bucket, entry.key, entry.version_id, entry.file_hash, what)
+    data = origin.fetch_verified(
+        bucket, entry.key, manifest.version, entry.version_id, entry.file_hash, what
+    )
     if entry.name not in CSV_TABLES:
         return None
     return read_table(CSV_TABLES[entry.name], data, what)

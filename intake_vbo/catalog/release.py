@@ -2,7 +2,8 @@
 
 Works against the real public bucket (virtual-host style) and against any S3-compatible
 server or mirror in path style, e.g. ``http://127.0.0.1:9000/visual-behavior-ophys-data/``:
-every object is fetched as ``<bucket URL><key>?versionId=<version_id>``.
+every object is fetched as ``<bucket URL><key>?versionId=<version_id>``. What a bucket URL
+may be, a copy on disk included, is :mod:`intake_vbo.catalog.origin`'s.
 """
 
 from __future__ import annotations
@@ -11,9 +12,8 @@ import hashlib
 import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
-from urllib.parse import quote, urlencode, urlsplit
+from urllib.parse import quote, urlencode
 
-from ..base import settings
 from ..base.errors import VboError
 from ..transfer.http import get_bytes
 
@@ -43,29 +43,6 @@ class ManifestObject:
     version: str
     key: str
     etag: str
-
-
-def bucket_url(url: str | None = None, recorded: str | None = None) -> str:
-    """The bucket URL to use, normalised to end in ``/``.
-
-    Parameters
-    ----------
-    url : str, optional
-        Given explicitly (``--bucket-url``): it wins.
-    recorded : str, optional
-        Recorded by a build; ``VBO_BUCKET_URL`` (a mirror) wins over it, and the
-        public bucket is the default.
-
-    Raises
-    ------
-    VboError
-        If the URL is not http(s) or has a query string.
-    """
-    url = url or settings.bucket_url() or recorded or DEFAULT_BUCKET_URL
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query:
-        raise VboError(f"bucket URL {url!r}: expected http(s)://host[/bucket]/ with no query")
-    return url if url.endswith("/") else url + "/"
 
 
 def object_url(bucket: str, key: str, version_id: str | None = None) -> str:

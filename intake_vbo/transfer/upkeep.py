@@ -20,6 +20,7 @@ from .blocks import BLOCKS
 from .blocks import check as check_blocks
 from .cache import Cache
 from .download import hash_file
+from .inplace import RECORDS
 from .store import SUFFIX, WORK_FILES, valid_suffix
 
 
@@ -56,8 +57,8 @@ def verify(cache: Cache, urls: dict[str, str] | None = None, repair: bool = Fals
     """
     report, entries = VerifyReport(), []
     for path in _walk(cache.root):
-        if path.relative_to(cache.root).parts[0] == BLOCKS:
-            continue  # checked below
+        if path.relative_to(cache.root).parts[0] in (BLOCKS, RECORDS):
+            continue  # blocks are checked below; records of a copy's hashes are no entries
         digest = _entry_digest(cache.root, path)
         if digest:
             entries.append((path, digest))
