@@ -22,8 +22,8 @@ from .base import fileops
 from .base.errors import VboError
 from .base.settings import cache_dir as cache_root
 from .base.settings import local_dir
-from .catalog.record import read_settings
 from .catalog.origin import bucket_url, list_manifests
+from .catalog.record import read_settings
 from .catalog.release import MANIFEST_NAME, manifest_name, version_key
 
 CATALOG_SUBDIR = "catalog"  # from_s3_cache builds its catalog here, inside cache_dir
@@ -85,8 +85,12 @@ class VisualBehaviorOphysProjectCache:
         return cls._pinned(cls(out, writable=True, last_used=last_used), pinned, cache_dir)
 
     @classmethod
-    def from_local_cache(cls, cache_dir: str | Path, use_static_cache: bool = False,
-                         work_dir: str | Path | None = None) -> VisualBehaviorOphysProjectCache:  # fmt: skip
+    def from_local_cache(
+        cls,
+        cache_dir: str | Path,
+        use_static_cache: bool = False,
+        work_dir: str | Path | None = None,
+    ) -> VisualBehaviorOphysProjectCache:
         """Serve a read-only copy of the release in place, as AllenSDK's local modes do.
 
         Parameters

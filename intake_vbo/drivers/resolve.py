@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..base.errors import VboError
-from ..catalog.index import connect, partitions, read_part
-from ..catalog.record import read_settings
 from ..catalog import localcopy
+from ..catalog.index import connect, partitions, read_part
 from ..catalog.origin import bucket_url, copy_root, locate
+from ..catalog.record import read_settings
 from ..catalog.release import KINDS, id_column, kind_label, object_url
 from ..transfer.cache import Cache, open_cache
 from ..transfer.inplace import open_in_place
