@@ -55,9 +55,7 @@ def test_a_bucket_url_may_be_a_local_directory(bucket_copy, spelling):
         bucket_url("ftp://example.org/vbo/")
 
 
-def test_static_cache_serves_the_copy_in_place_and_writes_nothing_under_it(
-    bucket_copy, tmp_path
-):
+def test_static_cache_serves_the_copy_in_place_and_writes_nothing_under_it(bucket_copy, tmp_path):
     before = tree(bucket_copy)
     cache = open_static(bucket_copy, tmp_path)
     assert cache.list_manifest_file_names() == NAMES  # every manifest, not only the latest
