@@ -12,10 +12,11 @@ from pathlib import Path
 
 from ..base.errors import VboError
 from ..catalog import localcopy
-from ..catalog.index import connect, partitions, read_part
+from ..catalog.index import connect, read_part
 from ..catalog.origin import bucket_url, copy_root, locate
 from ..catalog.record import read_settings
 from ..catalog.release import KINDS, id_column, kind_label, object_url
+from ..catalog.yamls import table_paths
 from ..transfer.cache import Cache, open_cache
 from ..transfer.inplace import open_in_place
 
@@ -144,11 +145,7 @@ def catalog_version(catalog_dir: str | Path, version: str, bucket: str | None = 
     if chosen not in recorded.versions:
         built = ", ".join(recorded.versions)
         raise VboError(f"unknown version {version!r} in {catalog_dir}: built are {built}")
-    con = connect(catalog_dir)
-    try:
-        found = {p.table: Path(catalog_dir) / p.path for p in partitions(con, chosen)}
-    finally:
-        con.close()
+    found = table_paths(Path(catalog_dir), chosen)
     return CatalogVersion(chosen, found, recorded.bucket_url, recorded.cache_dir, bucket)
 
 

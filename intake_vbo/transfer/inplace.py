@@ -28,7 +28,6 @@ from urllib.parse import quote, unquote, urlsplit
 from ..base import fileops
 from ..base.errors import VboError
 from ..base.settings import verify_on_open
-from .download import hash_file
 
 FILE_SCHEME = "file"
 RECORDS = "inplace"  # <cache root>/inplace/<digest of the path>.json: hashes already checked
@@ -124,6 +123,8 @@ def verify_in_place(path: Path, file_hash: str, records: str | os.PathLike | Non
     record = _record_path(records, path) if records else None
     if record is not None and _remembered(record) == dict(key, blake2b=file_hash):
         return
+    from .download import hash_file  # requests and threads: only when hashing
+
     got = hash_file(path)
     if got != file_hash:
         raise VboError(
@@ -156,6 +157,8 @@ def verify_copy(expected: dict[Path, str]) -> CopyReport:
 
 
 def _hash_or_none(path: Path) -> str | None:
+    from .download import hash_file
+
     try:
         return hash_file(path)
     except OSError:
