@@ -49,7 +49,10 @@ def resolve_files(
     VboError
         Naming the first id the version does not have, and the version.
     """
-    rows = read_part(files, [*ENTRY, *map(id_column, KINDS)]).to_pylist()
+    table = read_part(files, [*ENTRY, *map(id_column, KINDS)])
+    if ids is not None and kind == "ophys_experiment":
+        table = _only(table, ids)  # a few rows as dicts, not thousands
+    rows = table.to_pylist()
     by_id = {(r["kind"], r[id_column(r["kind"])]): r for r in rows if r["kind"] in KINDS}
     if ids is None:
         ids = sorted(ident for k, ident in by_id if k == kind)
@@ -76,6 +79,13 @@ def resolve_files(
             raise VboError(f"{kind_label(kind)} {ident} has no NWB file in release {version}")
         found[ident] = {k: row[k] for k in ENTRY}
     return found
+
+
+def _only(table, ids):
+    """The rows of ``table`` whose ophys_experiment_id is among ``ids``."""
+    wanted = set(ids)
+    column = table.column("ophys_experiment_id").to_pylist()
+    return table.take([i for i, ident in enumerate(column) if ident in wanted])
 
 
 @dataclass
