@@ -82,10 +82,14 @@ def resolve_files(
 
 
 def _only(table, ids):
-    """The rows of ``table`` whose ophys_experiment_id is among ``ids``."""
+    """The rows of ``table`` whose ophys_experiment_id is among ``ids`` (no compute kernels:
+    importing pyarrow.compute would cost a first look more than the rows do)."""
+    import pyarrow as pa
+
     wanted = set(ids)
     column = table.column("ophys_experiment_id").to_pylist()
-    return table.take([i for i, ident in enumerate(column) if ident in wanted])
+    rows = [table.slice(i, 1) for i, ident in enumerate(column) if ident in wanted]
+    return pa.concat_tables(rows) if rows else table.slice(0, 0)
 
 
 @dataclass
