@@ -238,6 +238,12 @@ def test_intake_sources_of_a_copy_read_in_place(bucket_copy, tmp_path, sample_re
     assert meta["in_place"] and meta["path"] == str(bucket_copy / key)
     with src.read() as experiment:
         assert experiment.max_projection.data.ndim == 2
+    tables = intake.open_catalog(str(out / "catalog.yaml")).latest.ophys_experiment_tables(
+        table="trials", ophys_experiment_ids=[experiment_id(key)]
+    )
+    assert tables.discover()["metadata"]["cached"] == 1  # on the copy, in place
+    trials = tables.to_dask().compute()  # a task opens the copy's file where it lies
+    assert len(trials) > 0 and set(trials.ophys_experiment_id) == {experiment_id(key)}
 
 
 def test_a_second_process_opens_the_built_catalog_of_a_copy(bucket_copy, tmp_path):
