@@ -5,6 +5,7 @@
     from intake_vbo import VisualBehaviorOphysProjectCache
     cache = VisualBehaviorOphysProjectCache.from_s3_cache(cache_dir=output_dir)
     cache = VisualBehaviorOphysProjectCache.from_catalog("/lab/vbo/catalog.yaml")
+    cache = VisualBehaviorOphysProjectCache.from_local_cache("/data/vbo", use_static_cache=True)
 
 Manifests keep AllenSDK's names (``visual-behavior-ophys_project_manifest_vX.Y.Z.json``);
 "downloaded" manifests are the versions built in the catalog. Tables come from the
@@ -49,8 +50,9 @@ class BehaviorCloudCacheVersionException(Exception):
 class VisualBehaviorOphysProjectCache:
     """The Visual Behavior Ophys release as AllenSDK's project cache presents it.
 
-    Make one with :meth:`from_s3_cache` (builds or updates a catalog from the bucket)
-    or :meth:`from_catalog` (a built catalog, read-only).
+    Make one with :meth:`from_s3_cache` (builds or updates a catalog from the bucket),
+    :meth:`from_catalog` (a built catalog, read-only) or :meth:`from_local_cache` (a
+    read-only copy of the release on disk, read in place).
     """
 
     def __init__(self, catalog_dir: Path, writable: bool, last_used: Path | None = None,

@@ -197,6 +197,8 @@ def build_from_copy(copy, out, *extra) -> int:
 def test_build_fetch_and_verify_on_a_copy_never_touch_it(bucket_copy, tmp_path, capsys):
     before = tree(bucket_copy)
     out = tmp_path / "catalog"
+    assert main(["versions", "--bucket-url", bucket_copy.as_uri()]) == 0
+    assert capsys.readouterr().out.split() == [*SAMPLE_VERSIONS, "(latest)"]
     assert build_from_copy(bucket_copy, out, "--versions", "all") == 2  # older CSVs changed
     assert "changed since" in capsys.readouterr().err
     assert build_from_copy(bucket_copy, out, "--versions", LATEST, "--cache-dir",
