@@ -22,6 +22,8 @@ Cache, open_cache(recorded=None), fetch_many(cache, items)
     The verified, shared download cache.
 verify(cache, urls=None, repair=False), adopt(cache, path, known)
     Look after a cache.
+integer_ids(frame)
+    A copy of a frame for printing, its float id columns and index shown as integers.
 VboError
     The one error users see: one line naming what and where.
 """
@@ -47,6 +49,7 @@ _PUBLIC = {
     "fetch_many": "transfer.cache",
     "verify": "transfer.upkeep",
     "adopt": "transfer.upkeep",
+    "integer_ids": "base.display",
     "VboError": "base.errors",
 }
 __all__ = ["__version__", *_PUBLIC]

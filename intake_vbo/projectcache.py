@@ -31,6 +31,14 @@ CATALOG_SUBDIR = "catalog"  # from_s3_cache builds its catalog here, inside cach
 # The manifest a cache directory served last, by name: AllenSDK's file, so that a directory
 # either tool used goes on serving the same release in the other.
 LAST_USED = "_manifest_last_used.txt"
+# the tables whose row counts the notebook view shows, and how it names them
+_SHOWN = {
+    "behavior_sessions": "behavior sessions",
+    "ophys_sessions": "ophys sessions",
+    "ophys_experiments": "ophys experiments",
+    "ophys_cells": "ophys cells",
+    "files": "NWB files",
+}
 
 
 def _remembered(path: Path) -> str | None:
@@ -159,7 +167,40 @@ class VisualBehaviorOphysProjectCache:
         return cls(path.parent if path.suffix in (".yaml", ".yml") else path, writable=False)
 
     def __repr__(self) -> str:
-        return f"VisualBehaviorOphysProjectCache({str(self.catalog_dir)!r}, {self._version})"
+        from .base.display import text_line
+
+        return text_line(type(self).__name__, [*self._manifest_rows(), self._where()])
+
+    def _manifest_rows(self) -> list[tuple[str, str]]:
+        """The manifest served, the versions built, and (if listed) those released."""
+        rows = [
+            ("current manifest", self.current_manifest()),
+            ("versions built", ", ".join(self._built())),
+        ]
+        if self._released is not None:  # never listed here: a repr asks no server
+            rows.append(("versions released", ", ".join(self._released)))
+        return rows
+
+    def _where(self) -> tuple[str, str]:
+        return ("catalog", str(self.catalog_dir))
+
+    def _repr_html_(self) -> str:
+        """What a notebook shows: the manifest served, those built, and the tables' sizes.
+
+        Cheap: the catalog's record and the index's partition counts; the bucket is not
+        asked (its manifests are shown once :meth:`list_manifest_file_names` listed them).
+        """
+        from .base.display import html_card, html_table
+        from .catalog.index import connect, partitions
+
+        con = connect(self.catalog_dir)
+        try:
+            counts = {p.table: p.rows for p in partitions(con, self._version)}
+        finally:
+            con.close()
+        shown = [(label, counts[table]) for table, label in _SHOWN.items() if table in counts]
+        rows = [*self._manifest_rows(), *shown, self._where(), ("writable", self._writable)]
+        return html_card(html_table(type(self).__name__, rows))
 
     # manifests ---------------------------------------------------------------
 

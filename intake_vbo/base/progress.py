@@ -11,6 +11,7 @@ pipe (logs stay clean); ``show`` says otherwise.
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterable
 
 
 def in_notebook() -> bool:
@@ -44,3 +45,16 @@ def progress_bar(total: float, desc: str, unit: str = "it", show: bool | None = 
     if unit == "B":
         options = {"unit_scale": True, "unit_divisor": 1024, **options}
     return tqdm(total=total, desc=desc, unit=unit, disable=not show, **options)
+
+
+def progress_iter(items: Iterable, desc: str, unit: str = "it", show: bool | None = None,
+                  total: int | None = None):  # fmt: skip
+    """``items``, one by one, under a :func:`progress_bar` that closes when they run out.
+
+    The bar advances as the loop takes the next item (so ``continue`` needs no care);
+    ``total`` is ``len(items)`` unless given (a generator has no length).
+    """
+    with progress_bar(len(items) if total is None else total, desc, unit, show) as bar:
+        for item in items:
+            yield item
+            bar.update()

@@ -10,6 +10,7 @@ from __future__ import annotations
 from intake.source.base import Schema
 
 from ..base import __version__
+from ..base.progress import progress_iter
 from ..base.settings import cache_dir
 from ..transfer.inplace import is_file_url, url_path
 from ..transfer.store import Store
@@ -118,7 +119,8 @@ class NWBTablesSource(VersionFiles):
         """Every file's table, concatenated in pandas (for small selections)."""
         import pandas as pd
 
-        frames = [read_task(task) for task in self.file_tasks()]
+        tasks = self.file_tasks()  # each may download its file: one bar over them all
+        frames = [read_task(t) for t in progress_iter(tasks, f"read {self.table}", "file")]
         return pd.concat(frames) if frames else self._meta()
 
     def to_dask(self):

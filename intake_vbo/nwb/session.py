@@ -14,6 +14,9 @@ BehaviorSession(reader, *, eye_tracking_z_threshold=3.0, eye_tracking_dilation_f
     ``with`` block, or when garbage-collected.
 BehaviorSession.open(source, **kwargs)
     Open a path or binary file-like object and wrap it; closes the file on failure.
+repr(view), view._repr_html_()
+    One line, and what a notebook shows: key metadata (and an experiment's max-projection
+    thumbnail), cheap (see :mod:`intake_vbo.nwb.summary`).
 lazy(read)
     Decorator: turns ``read(self) -> value`` into a property read on first access,
     kept in ``self._cache[read.__name__]``; after close() an unread one is a VboError.
@@ -127,8 +130,16 @@ class BehaviorSession:
             raise
 
     def __repr__(self) -> str:
-        state = "closed" if self.closed else "open"
-        return f"<{type(self).__name__} {self._reader.name!r} ({state})>"
+        """One line: the id, a few key metadata, the file and whether it is open."""
+        from .summary import to_text
+
+        return to_text(self)
+
+    def _repr_html_(self) -> str:
+        """What a notebook shows: the key metadata (and an experiment's max projection)."""
+        from .summary import to_html
+
+        return to_html(self)
 
     # -- lifecycle ---------------------------------------------------------------------
 

@@ -3,7 +3,8 @@
 A sample release (real layout, formats and pynwb-written NWB files) is served by an
 S3-compatible server on loopback; the demo builds a catalog from it, opens it with
 intake, reads a table, queries every version in DuckDB, diffs two versions and
-fetches one NWB file lazily into a verified cache.
+fetches one NWB file lazily into a verified cache, whose experiment it draws
+(:mod:`.figure`) and prints, ids as integers.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from .figure import experiment_figure  # matplotlib, from the demo extra too
 from .s3 import serve_sample  # needs the demo extra: the CLI says so if it is missing
 
 
@@ -23,6 +25,7 @@ def run_demo(workdir: Path, scale: float = 1.0) -> int:
     import intake
     import pandas as pd
 
+    from ..base.display import integer_ids
     from ..catalog.build import build
     from ..catalog.index import connect, diff, diff_report
     from ..catalog.release import list_manifests
@@ -74,37 +77,17 @@ def run_demo(workdir: Path, scale: float = 1.0) -> int:
         start = time.perf_counter()
         experiment = source.read()
         print(f"read() fetched and opened it in {time.perf_counter() - start:.2f} s: {experiment}")
+        print(f"_repr_html_() for notebooks: {len(experiment._repr_html_())} characters")
         image = experiment.max_projection
-        png = write_png(workdir / f"max_projection_{first}.png", image.data)
         print(f"max_projection: {image.data.shape} {image.data.dtype}, spacing {image.spacing}"
-              f" {image.unit} -> {png}")  # fmt: skip
+              f" {image.unit}")  # fmt: skip
+        figure = experiment_figure(experiment, workdir / f"experiment_{first}.png")
+        print(f"figure (max projection, ROIs, one trial) -> {figure}")
         columns = ["image_name", "start_time", "end_time", "is_change", "flashes_since_change"]
         with pd.option_context("display.width", 160, "display.max_columns", 8):
             print(experiment.stimulus_presentations[columns].head())
-            print(experiment.dff_traces.head())
+            # cell_specimen_id is float64 where a file has unassigned ids: print integers
+            print(integer_ids(experiment.dff_traces.head()))
         source.close()
     print("\ndemo done: catalog in", catalog_dir)
     return 0
-
-
-def write_png(path: Path, image) -> Path:
-    """An image as an 8-bit grayscale PNG, scaled to its range (no imaging library needed)."""
-    import struct
-    import zlib
-
-    import numpy as np
-
-    data = np.asarray(image, dtype=float)
-    low, high = np.nanmin(data), np.nanmax(data)
-    scaled = np.nan_to_num((data - low) / ((high - low) or 1) * 255).astype(np.uint8)
-    rows = b"".join(b"\x00" + row.tobytes() for row in scaled)  # filter byte 0 per row
-
-    def chunk(kind: bytes, body: bytes) -> bytes:
-        return (
-            struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
-        )
-
-    header = struct.pack(">IIBBBBB", scaled.shape[1], scaled.shape[0], 8, 0, 0, 0, 0)
-    png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows))
-    path.write_bytes(png + chunk(b"IEND", b""))
-    return path

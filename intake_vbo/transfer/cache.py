@@ -216,3 +216,15 @@ def fetch_many(
             pool.shutdown(cancel_futures=True)
             raise
     return report
+
+
+def fetch_one(cache: Cache, label: str, url: str, file_hash: str, suffix: str = ".nwb") -> Path:
+    """One file into the cache under :func:`fetch_many`'s progress bar; its path.
+
+    What a notebook user sees when an NWB source downloads on first use (a 3 GB file
+    takes a while). Raises the failure as one line naming ``label``.
+    """
+    report = fetch_many(cache, [(label, url, file_hash, suffix)], workers=1)
+    for failed, reason in report.failed:
+        raise VboError(f"{failed}: {reason}")
+    return report.paths[label]

@@ -16,6 +16,7 @@ from pathlib import Path
 from ..base import fileops
 from ..base.errors import VboError
 from ..base.hashes import is_file_hash, split_name
+from ..base.progress import progress_iter
 from .blocks import BLOCKS
 from .blocks import check as check_blocks
 from .cache import Cache
@@ -35,7 +36,8 @@ class VerifyReport:
     failed: list[tuple[Path, str]] = field(default_factory=list)  # repairs that failed
 
 
-def verify(cache: Cache, urls: dict[str, str] | None = None, repair: bool = False) -> VerifyReport:
+def verify(cache: Cache, urls: dict[str, str] | None = None, repair: bool = False,
+           progress: bool | None = None) -> VerifyReport:  # fmt: skip
     """Re-hash every cached file and report those whose content no longer fits their name.
 
     Parameters
@@ -48,6 +50,8 @@ def verify(cache: Cache, urls: dict[str, str] | None = None, repair: bool = Fals
         Delete every damaged file (a wrong file must never be served) and fetch
         again those with a URL. Foreign files (anything that is not a cache entry)
         are reported, never touched.
+    progress : bool, optional
+        Show a bar over the files hashed (default: in a notebook or on a terminal).
 
     Notes
     -----
@@ -65,7 +69,8 @@ def verify(cache: Cache, urls: dict[str, str] | None = None, repair: bool = Fals
         elif not _work_file(cache.root, path):
             report.foreign.append(path)
     with ThreadPoolExecutor(min(4, os.cpu_count() or 1)) as pool:
-        hashes = list(pool.map(_hash_or_reason, [path for path, _ in entries]))
+        hashing = pool.map(_hash_or_reason, [path for path, _ in entries])
+        hashes = list(progress_iter(hashing, "verify", "file", progress, total=len(entries)))
     for (path, digest), got in zip(entries, hashes, strict=True):
         (report.ok if got == digest else report.damaged).append(path)
     for path in report.damaged if repair else []:
@@ -96,7 +101,8 @@ class AdoptReport:
     unknown: list = field(default_factory=list)  # not among the known digests
 
 
-def adopt(cache: Cache, path: str | os.PathLike, known: dict[str, str]) -> AdoptReport:
+def adopt(cache: Cache, path: str | os.PathLike, known: dict[str, str],
+          progress: bool | None = None) -> AdoptReport:  # fmt: skip
     """Take the files the cache wants from an existing directory, without downloading.
 
     Walks ``path`` (an AllenSDK cache, say, symlinks and all), hashes each regular
@@ -114,15 +120,16 @@ def adopt(cache: Cache, path: str | os.PathLike, known: dict[str, str]) -> Adopt
         The directory to walk.
     known : dict
         ``file_hash -> suffix`` of the wanted files (e.g. every NWB of a manifest).
+    progress : bool, optional
+        Show a bar over the files looked at (default: in a notebook or on a terminal).
     """
     top = Path(path).expanduser()
     if not top.is_dir():
         raise VboError(f"{top}: not a directory to adopt files from")
     wanted = {digest: valid_suffix(suffix) for digest, suffix in known.items()}
     suffixes, report, seen = tuple(set(wanted.values())), AdoptReport(), set()
-    for file in sorted(_walk(top)):
-        if not file.name.lower().endswith(suffixes):
-            continue
+    files = [f for f in sorted(_walk(top)) if f.name.lower().endswith(suffixes)]
+    for file in progress_iter(files, "adopt", "file", progress):  # each file hashed whole
         try:
             info = file.stat()  # follows a symlink to the file it names
         except OSError:  # a dangling link
