@@ -337,7 +337,6 @@ class VisualBehaviorOphysProjectCache:
 
     def _fetch(self, kind: str, ident: int) -> str:
         from .drivers.resolve import catalog_version
-        from .transfer.cache import fetch_many
 
         version = catalog_version(self.catalog_dir, self._version, self._bucket)
         by_kind = {"ophys_experiment": "experiments", "behavior_session": "sessions"}
@@ -346,6 +345,8 @@ class VisualBehaviorOphysProjectCache:
             if path is None:
                 raise VboError(why)
             return str(path)
+        from .transfer.cache import fetch_many  # requests and threads: only to download
+
         items = version.items(**{by_kind[kind]: [int(ident)]})
         report = fetch_many(version.cache(), items, workers=1)  # a bar, as AllenSDK shows
         for label, reason in report.failed:

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from urllib.parse import quote, urlencode
 
 from ..base.errors import VboError
-from ..transfer.http import get_bytes
 
 # The release's layout: the one home of these facts.
 BUCKET = "visual-behavior-ophys-data"
@@ -110,7 +109,7 @@ def list_manifests(bucket: str, page_size: int = 1000) -> dict[str, ManifestObje
         if token:
             query["continuation-token"] = token
         url = bucket + "?" + urlencode(query)
-        body = get_bytes(url, f"manifest listing of {bucket}")
+        body = _get(url, f"manifest listing of {bucket}")
         try:
             root = ET.fromstring(body)
         except ET.ParseError as exc:
@@ -133,7 +132,7 @@ def list_manifests(bucket: str, page_size: int = 1000) -> dict[str, ManifestObje
 
 def fetch_manifest(bucket: str, version: str) -> bytes:
     """The bytes of the latest upload of the manifest of ``version``."""
-    return get_bytes(object_url(bucket, manifest_key(version)), f"manifest v{version}")
+    return _get(object_url(bucket, manifest_key(version)), f"manifest v{version}")
 
 
 def fetch_verified(bucket: str, key: str, version_id: str, file_hash: str, what: str) -> bytes:
@@ -144,7 +143,7 @@ def fetch_verified(bucket: str, key: str, version_id: str, file_hash: str, what:
     VboError
         On HTTP failure or when the bytes do not hash to ``file_hash``.
     """
-    data = get_bytes(object_url(bucket, key, version_id), what)
+    data = _get(object_url(bucket, key, version_id), what)
     digest = hashlib.blake2b(data).hexdigest()
     if digest != file_hash:
         raise VboError(
@@ -152,3 +151,10 @@ def fetch_verified(bucket: str, key: str, version_id: str, file_hash: str, what:
             f"manifest says {file_hash[:16]}..., got {digest[:16]}..."
         )
     return data
+
+
+def _get(url: str, what: str) -> bytes:
+    """GET with retries; requests is imported only here, so reading a copy never loads it."""
+    from ..transfer.http import get_bytes
+
+    return get_bytes(url, what)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..base.errors import VboError
 from ..catalog import localcopy
@@ -17,8 +18,10 @@ from ..catalog.origin import bucket_url, copy_root, locate
 from ..catalog.record import read_settings
 from ..catalog.release import KINDS, id_column, kind_label, object_url
 from ..catalog.yamls import table_paths
-from ..transfer.cache import Cache, open_cache
 from ..transfer.inplace import open_in_place
+
+if TYPE_CHECKING:
+    from ..transfer.cache import Cache
 
 ENTRY = ("file_id", "kind", "key", "version_id", "file_hash", "url")
 
@@ -104,6 +107,8 @@ class CatalogVersion:
 
     def cache(self) -> Cache:
         """The cache this catalog's NWB sources use."""
+        from ..transfer.cache import open_cache  # requests: not for a file on a copy
+
         return open_cache(self.cache_dir)
 
     def bucket(self) -> str:
@@ -173,6 +178,8 @@ class CatalogFiles:
 
     def cache(self) -> Cache:
         """The cache recorded for the catalog (``VBO_CACHE_DIR`` overrides)."""
+        from ..transfer.cache import open_cache  # requests: not for a file on a copy
+
         return open_cache(self.cache_dir)
 
     def urls(self) -> dict[str, str]:
