@@ -16,8 +16,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from filelock import FileLock, Timeout
-
 from ..base.crash import crash_point
 from ..base.errors import VboError
 from ..base.progress import progress_bar
@@ -88,6 +86,12 @@ def build(
     bucket = origin.bucket_url(bucket_url)
     listing = origin.list_manifests(bucket)
     chosen = select_versions(listing, versions, bucket)
+    # The root catalog is replaced whole, last: reading it needs no lock, so a no-op
+    # rebuild (every reader of a copy, every from_s3_cache) takes none.
+    if _up_to_date(root, bucket, listing, chosen, cache_dir):
+        return BuildReport(unchanged=list(chosen), seconds=time.perf_counter() - start)
+    from filelock import FileLock, Timeout
+
     root.mkdir(parents=True, exist_ok=True)
     try:
         with FileLock(root / LOCK, timeout=600):
