@@ -3,8 +3,9 @@
 A copy of the sample release in the bucket's layout (what Code Ocean attaches, a
 mounted bucket), its first experiment replaced by the realistic-size one of ``views``
 (478 MB, the manifests' hash changed to match), is made read-only (a read-only bind
-mount when run as root, else no write permission). Ours: ``from_local_cache(use_static_cache=True)`` in a second process,
-the catalog already built by a first one, then ``get_behavior_ophys_experiment`` and
+mount when run as root, else no write permission). Ours:
+``from_local_cache(use_static_cache=True)`` in a second process, the catalog already
+built by a first one, then ``get_behavior_ophys_experiment`` and
 ``max_projection``. AllenSDK 2.16.2's static cache cannot use a read-only directory (it
 creates ``resources/`` there), so it runs on an identical writable copy, after one
 untimed run of its own. Both are timed from spawn to exit. The tree of the read-only copy
