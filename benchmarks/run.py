@@ -4,8 +4,8 @@ Generates (or reuses) the full-scale sample release, serves it on a loopback S3 
 runs the chosen benchmarks and prints one Markdown table: our figure, the reference
 beside it, their ratio and the target. Only 127.0.0.1 is ever contacted.
 
-Usage: ``.venv/bin/python benchmarks/run.py [--only build,read,sql,cache,fetch,views,range,dask]
-[--repeat N]``
+Usage: ``.venv/bin/python benchmarks/run.py
+[--only build,read,sql,cache,fetch,views,range,dask,local] [--repeat N]``
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import bench_build
 import bench_cache
 import bench_dask
 import bench_fetch
+import bench_local
 import bench_range
 import bench_read
 import bench_sql
@@ -29,7 +30,7 @@ import bench_views
 from common import Row, load_average
 from serve import sample_release, served
 
-BENCHMARKS = ("build", "read", "sql", "cache", "fetch", "views", "range", "dask")
+BENCHMARKS = ("build", "read", "sql", "cache", "fetch", "views", "range", "dask", "local")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -40,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         sys.exit(f"run.py: unknown benchmark(s) {', '.join(sorted(unknown))}; "
                  f"choose from {', '.join(BENCHMARKS)}")  # fmt: skip
-    moto = bool(set(chosen) - {"fetch", "views", "range", "dask"})  # these serve their own
+    moto = bool(set(chosen) - {"fetch", "views", "range", "dask", "local"})  # serve their own
     release = None
     if moto:
         _progress("generating the full-scale sample release (cached in .sample-cache/)")
@@ -81,6 +82,10 @@ def main(argv: list[str] | None = None) -> int:
     if "dask" in chosen:
         _progress("dask (40 medium experiments over a shaped link; a loop, then 1-4 workers)")
         rows += bench_dask.run(args.repeat)
+    if "local" in chosen:
+        _progress("local (a read-only copy of the full-scale sample; ours, then AllenSDK)")
+        release = release or sample_release()
+        rows += bench_local.run(release, args.repeat)
     print(_header(args.repeat, load_before, release))
     print(format_table(rows))
     return 0

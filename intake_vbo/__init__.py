@@ -41,7 +41,7 @@ _PUBLIC = {
     "VisualBehaviorOphysProjectCache": "projectcache",
     "BehaviorCloudCacheVersionException": "projectcache",
     "build": "catalog.build",
-    "list_manifests": "catalog.release",
+    "list_manifests": "catalog.origin",
     "diff": "catalog.index",
     "connect": "catalog.index",
     "Cache": "transfer.cache",

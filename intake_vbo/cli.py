@@ -27,7 +27,7 @@ def cmd_build(args) -> int:
 
 
 def cmd_versions(args) -> int:
-    from .catalog.release import bucket_url, list_manifests
+    from .catalog.origin import bucket_url, list_manifests
 
     bucket = bucket_url(args.bucket_url)
     listing = list_manifests(bucket)
@@ -59,12 +59,29 @@ def fetch_plan(args):
 
 
 def cmd_fetch(args) -> int:
+    from .catalog.origin import copy_root
+    from .drivers.resolve import catalog_version
     from .transfer.cache import fetch_many
 
+    version = catalog_version(args.catalog, args.version)
+    if copy_root(version.bucket()) is not None:
+        return _in_place(version.in_place(args.ophys_experiment, args.behavior_session, args.all))
     cache, items = fetch_plan(args)
     report = fetch_many(cache, items, workers=args.workers, connections=args.connections)
     _summary(report)
     return 2 if report.failed else 0
+
+
+def _in_place(found: list) -> int:
+    """What ``fetch`` says of a catalog read from a copy: its files are used in place."""
+    if not found:
+        raise VboError("nothing to fetch: give --ophys-experiment, --behavior-session or --all")
+    failed = [(label, why) for label, path, why in found if path is None]
+    for label, why in failed:
+        print(f"failed: {label}: {why}", file=sys.stderr)
+    print(f"in place {len(found) - len(failed)} (read from the copy, nothing copied), "
+          f"failed {len(failed)}")  # fmt: skip
+    return 2 if failed else 0
 
 
 def _summary(report) -> None:
@@ -77,11 +94,35 @@ def _summary(report) -> None:
 
 
 def cmd_verify(args) -> int:
-    from .drivers.resolve import catalog_files
+    from .drivers.resolve import catalog_files, copy_files
+
+    on_copy = copy_files(args.catalog)
+    status = 0 if on_copy is None else _verify_copy(*on_copy, repair=args.repair)
+    files = catalog_files(args.catalog)
+    urls = files.urls() if on_copy is None else {}  # a copy's files are never fetched
+    return max(status, _verify_cache(files, urls, args.repair))
+
+
+def _verify_copy(root, expected: dict, repair: bool) -> int:
+    """Hash every file of the copy the catalog reads in place; report, never touch it."""
+    from .transfer.inplace import verify_copy
+
+    report = verify_copy(expected)
+    for label, paths in (("damaged", report.damaged), ("missing", report.missing)):
+        for path in paths:
+            print(f"{label} on the copy: {path}")
+    print(
+        f"copy {root}: {len(report.ok)} ok, {len(report.damaged)} damaged, "
+        f"{len(report.missing)} missing (the copy is read-only to us: never changed"
+        + ("; --repair leaves it alone)" if repair else ")")
+    )
+    return 2 if report.damaged else 0
+
+
+def _verify_cache(files, urls: dict, repair: bool) -> int:
     from .transfer.upkeep import verify
 
-    files = catalog_files(args.catalog)
-    report = verify(files.cache(), files.urls(), repair=args.repair)
+    report = verify(files.cache(), urls, repair=repair)
     for label, paths in (("damaged", report.damaged), ("foreign", report.foreign)):
         for path in paths:
             print(f"{label}: {path}")

@@ -5,6 +5,7 @@
     from intake_vbo import VisualBehaviorOphysProjectCache
     cache = VisualBehaviorOphysProjectCache.from_s3_cache(cache_dir=output_dir)
     cache = VisualBehaviorOphysProjectCache.from_catalog("/lab/vbo/catalog.yaml")
+    cache = VisualBehaviorOphysProjectCache.from_local_cache("/data/vbo", use_static_cache=True)
 
 Manifests keep AllenSDK's names (``visual-behavior-ophys_project_manifest_vX.Y.Z.json``);
 "downloaded" manifests are the versions built in the catalog. Tables come from the
@@ -20,9 +21,11 @@ from pathlib import Path
 
 from .base import fileops
 from .base.errors import VboError
+from .base.settings import cache_dir as cache_root
 from .base.settings import local_dir
+from .catalog.origin import bucket_url, list_manifests
 from .catalog.record import read_settings
-from .catalog.release import MANIFEST_NAME, bucket_url, list_manifests, manifest_name, version_key
+from .catalog.release import MANIFEST_NAME, manifest_name, version_key
 
 CATALOG_SUBDIR = "catalog"  # from_s3_cache builds its catalog here, inside cache_dir
 # The manifest a cache directory served last, by name: AllenSDK's file, so that a directory
@@ -55,14 +58,17 @@ class BehaviorCloudCacheVersionException(Exception):
 class VisualBehaviorOphysProjectCache:
     """The Visual Behavior Ophys release as AllenSDK's project cache presents it.
 
-    Make one with :meth:`from_s3_cache` (builds or updates a catalog from the bucket)
-    or :meth:`from_catalog` (a built catalog, read-only).
+    Make one with :meth:`from_s3_cache` (builds or updates a catalog from the bucket),
+    :meth:`from_catalog` (a built catalog, read-only) or :meth:`from_local_cache` (a
+    read-only copy of the release on disk, read in place).
     """
 
-    def __init__(self, catalog_dir: Path, writable: bool, last_used: Path | None = None):
+    def __init__(self, catalog_dir: Path, writable: bool, last_used: Path | None = None,
+                 bucket: str | None = None):  # fmt: skip
         self.catalog_dir = Path(catalog_dir)
         self._writable = writable
         self._last_used = last_used  # where the manifest served is remembered, if anywhere
+        self._bucket = bucket  # a copy read in place wins over VBO_BUCKET_URL
         self._released: list[str] | None = None  # the bucket's versions, listed once
         self._version = self._built()[-1]
 
@@ -86,7 +92,60 @@ class VisualBehaviorOphysProjectCache:
         out, last_used = cache_dir / CATALOG_SUBDIR, cache_dir / LAST_USED
         pinned = _remembered(last_used)
         build(out, None, pinned or "latest", cache_dir=str(cache_dir))
-        cache = cls(out, writable=True, last_used=last_used)
+        return cls._pinned(cls(out, writable=True, last_used=last_used), pinned, cache_dir)
+
+    @classmethod
+    def from_local_cache(
+        cls,
+        cache_dir: str | Path,
+        use_static_cache: bool = False,
+        work_dir: str | Path | None = None,
+    ) -> VisualBehaviorOphysProjectCache:
+        """Serve a read-only copy of the release in place, as AllenSDK's local modes do.
+
+        Parameters
+        ----------
+        cache_dir : str or path
+            The copy. ``use_static_cache=True``: the bucket's layout
+            (``visual-behavior-ophys/manifests/...``, ``project_metadata/``, ...: a
+            mounted bucket, a Code Ocean data asset); ``False``: an AllenSDK download
+            cache (``visual-behavior-ophys-<version>/...``, ``_manifest_last_used.txt``).
+        use_static_cache : bool
+            Which layout ``cache_dir`` holds (AllenSDK's argument).
+        work_dir : str or path, optional
+            Where the catalog and records go (else ``VBO_CACHE_DIR``, else the user
+            cache directory), under a name derived from the copy's path.
+
+        Nothing is ever written under ``cache_dir``, and nothing is downloaded: NWB
+        files are opened on the copy, a file it lacks is a one-line error. Every
+        manifest on the copy is listed; a version whose metadata files the copy holds
+        (with the manifest's hashes) loads and compares, others are a one-line error.
+        The manifest served is the one last used (remembered in the work directory,
+        else the copy's ``_manifest_last_used.txt``), else the latest.
+        """
+        from .catalog import localcopy
+        from .catalog.build import build
+
+        copy = local_dir(cache_dir)
+        bucket = bucket_url(str(copy))
+        found = localcopy.layout(copy)
+        if found != (localcopy.BUCKET_LAYOUT if use_static_cache else localcopy.ALLENSDK_LAYOUT):
+            kind = (
+                "the bucket's layout" if found == localcopy.BUCKET_LAYOUT else "an AllenSDK cache"
+            )
+            raise VboError(
+                f"{copy} holds {kind}: open it with use_static_cache={not use_static_cache}"
+            )
+        home = localcopy.catalog_home(copy, local_dir(work_dir) if work_dir else cache_root())
+        out, last_used = home / CATALOG_SUBDIR, home / LAST_USED
+        pinned = _remembered(last_used) or _remembered(copy / LAST_USED)
+        build(out, bucket, pinned or "latest", cache_dir=str(home))
+        cache = cls(out, writable=True, last_used=last_used, bucket=bucket)
+        return cls._pinned(cache, pinned, copy)
+
+    @staticmethod
+    def _pinned(cache, pinned: str | None, where: Path):
+        """``cache`` serving ``pinned`` (warning of a newer release), else the latest."""
         if pinned is None:
             cache._remember()
             return cache
@@ -94,10 +153,10 @@ class VisualBehaviorOphysProjectCache:
         latest = cache.latest_manifest_file()
         if version_key(cache._parse(latest)) > version_key(pinned):
             warnings.warn(
-                f"{cache_dir}: serving {manifest_name(pinned)}, the manifest last used here; "
-                f"the bucket has a newer one, {latest} (load_latest_manifest() serves it)",
+                f"{where}: serving {manifest_name(pinned)}, the manifest last used here; "
+                f"a newer one exists, {latest} (load_latest_manifest() serves it)",
                 UserWarning,
-                stacklevel=2,
+                stacklevel=3,
             )
         return cache
 
@@ -153,7 +212,7 @@ class VisualBehaviorOphysProjectCache:
         if self._released is None:
             if self._writable:
                 recorded = read_settings(self.catalog_dir).bucket_url
-                self._released = list(list_manifests(bucket_url(recorded=recorded)))
+                self._released = list(list_manifests(bucket_url(self._bucket, recorded)))
             else:
                 self._released = self._built()
         return [manifest_name(v) for v in self._released]
@@ -235,7 +294,7 @@ class VisualBehaviorOphysProjectCache:
 
         # VBO_BUCKET_URL (set since the catalog was made, say) wins over the recorded bucket
         recorded = read_settings(self.catalog_dir).bucket_url
-        build(self.catalog_dir, bucket_url(recorded=recorded), version)
+        build(self.catalog_dir, bucket_url(self._bucket, recorded), version)
         return version
 
     # tables --------------------------------------------------------------------
@@ -278,10 +337,16 @@ class VisualBehaviorOphysProjectCache:
 
     def _fetch(self, kind: str, ident: int) -> str:
         from .drivers.resolve import catalog_version
-        from .transfer.cache import fetch_many
 
-        version = catalog_version(self.catalog_dir, self._version)
+        version = catalog_version(self.catalog_dir, self._version, self._bucket)
         by_kind = {"ophys_experiment": "experiments", "behavior_session": "sessions"}
+        if self._bucket is not None:  # a copy: the file is opened where it lies
+            ((label, path, why),) = version.in_place(**{by_kind[kind]: [int(ident)]})
+            if path is None:
+                raise VboError(why)
+            return str(path)
+        from .transfer.cache import fetch_many  # requests and threads: only to download
+
         items = version.items(**{by_kind[kind]: [int(ident)]})
         report = fetch_many(version.cache(), items, workers=1)  # a bar, as AllenSDK shows
         for label, reason in report.failed:

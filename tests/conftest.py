@@ -98,6 +98,55 @@ def catalog_dir(bucket_url, tmp_path_factory) -> Path:
     return out
 
 
+def read_only(path: Path):
+    """Make ``path`` read-only for real: a read-only bind mount when root, else chmod a-w.
+
+    Returns the function that undoes it.
+    """
+    import os
+    import subprocess
+
+    if os.geteuid() == 0:
+        subprocess.run(["mount", "--bind", str(path), str(path)], check=True)
+        subprocess.run(["mount", "-o", "remount,ro,bind", str(path), str(path)], check=True)
+        return lambda: subprocess.run(["umount", str(path)], check=True)
+    for where in [path, *path.rglob("*")]:
+        if not where.is_symlink():
+            where.chmod(where.stat().st_mode & ~0o222)
+    return lambda: None
+
+
+@pytest.fixture(scope="session")
+def bucket_copy(sample_release, tmp_path_factory):
+    """The sample release in the bucket's layout on disk, read-only (a data asset)."""
+    from intake_vbo.sample.copies import write_bucket_copy
+
+    path = write_bucket_copy(sample_release, tmp_path_factory.mktemp("copies") / "bucket")
+    undo = read_only(path)
+    yield path
+    undo()
+
+
+@pytest.fixture(scope="session")
+def allensdk_copy(sample_release, tmp_path_factory):
+    """The sample release as an AllenSDK download cache, read-only; 1.0.0 last used."""
+    from intake_vbo.sample.copies import write_allensdk_copy
+
+    where = tmp_path_factory.mktemp("copies") / "allensdk"
+    path = write_allensdk_copy(sample_release, where, last_used="1.0.0")
+    undo = read_only(path)
+    yield path
+    undo()
+
+
+def tree(root: Path) -> dict[str, tuple[int, int]]:
+    """Every path under root (files, folders, links) with its size and mtime."""
+    return {
+        str(p.relative_to(root)): (p.lstat().st_size, p.lstat().st_mtime_ns)
+        for p in sorted([root, *root.rglob("*")])
+    }
+
+
 def snapshot(root: Path) -> dict[str, tuple[bytes, int]]:
     """Every file under root with its bytes and mtime, to prove nothing changed.
 

@@ -49,11 +49,12 @@ CONNECTIONS = Setting("VBO_CONNECTIONS", "connections per large file")
 PART_SIZE = Setting("VBO_PART_SIZE", "bytes per part of a large download")
 PARALLEL_THRESHOLD = Setting("VBO_PARALLEL_THRESHOLD", "size above which a file comes in parts")
 STREAM_CACHE_MAX = Setting("VBO_STREAM_CACHE_MAX", "cap on the block store of streamed reads")
+VERIFY_ON_OPEN = Setting("VBO_VERIFY_ON_OPEN", "hash a copy's file at its first open")
 CRASH_AT = Setting("VBO_CRASH_AT", "SIGKILL the process at this named step", hook=True)
 BACKOFF_BASE = Setting("VBO_BACKOFF_BASE", "seconds of the first retry wait", hook=True)
 PORTABLE = Setting("VBO_PORTABLE", "use the portable file operations everywhere", hook=True)
 SETTINGS = (CACHE_DIR, BUCKET_URL, CONNECTIONS, PART_SIZE, PARALLEL_THRESHOLD,
-            STREAM_CACHE_MAX, CRASH_AT, BACKOFF_BASE, PORTABLE)  # fmt: skip
+            STREAM_CACHE_MAX, VERIFY_ON_OPEN, CRASH_AT, BACKOFF_BASE, PORTABLE)  # fmt: skip
 
 _SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?", re.IGNORECASE)
 _UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
@@ -123,6 +124,11 @@ def stream_cache_max() -> int | None:
     return _size(STREAM_CACHE_MAX)
 
 
+def verify_on_open() -> bool:
+    """``VBO_VERIFY_ON_OPEN``: hash a file of a copy at its first open (remembered after)."""
+    return _flag(VERIFY_ON_OPEN)
+
+
 def crash_at() -> str | None:
     """``VBO_CRASH_AT``: the crash point to die at (tests only)."""
     return CRASH_AT.text()
@@ -139,7 +145,11 @@ def backoff_base() -> float | None:
 
 def portable() -> bool:
     """``VBO_PORTABLE``: take the portable file operations even where POSIX has faster ones."""
-    return PORTABLE.text() not in (None, "0", "false", "no")
+    return _flag(PORTABLE)
+
+
+def _flag(setting: Setting) -> bool:
+    return (setting.text() or "0").lower() not in ("0", "false", "no")
 
 
 def _size(setting: Setting) -> int | None:

@@ -18,14 +18,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from filelock import FileLock, Timeout
-
 from ..base import fileops
 from ..base.crash import crash_point
 from ..base.errors import VboError
 from ..base.progress import progress_bar
 from ..base.settings import local_dir
-from . import index, indexwrite, release, yamls
+from . import index, indexwrite, origin, release, yamls
 from .manifest import Manifest, parse_manifest
 from .record import CATALOG_FORMAT, recorded_settings
 
@@ -88,9 +86,15 @@ def build(
     """
     start = time.perf_counter()
     root = Path(out)
-    bucket = release.bucket_url(bucket_url)
-    listing = release.list_manifests(bucket)
+    bucket = origin.bucket_url(bucket_url)
+    listing = origin.list_manifests(bucket)
     chosen = select_versions(listing, versions, bucket)
+    # The root catalog is replaced whole, last: reading it needs no lock, so a no-op
+    # rebuild (every reader of a copy, every from_s3_cache) takes none.
+    if _up_to_date(root, bucket, listing, chosen, cache_dir):
+        return BuildReport(unchanged=list(chosen), seconds=time.perf_counter() - start)
+    from filelock import FileLock, Timeout
+
     lock = FileLock(root / LOCK, timeout=600, mode=fileops.FILE_MODE)  # any data manager's
     try:
         with fileops.shared(root, "catalog"):  # a directory not the group's: say so
@@ -182,7 +186,7 @@ def _fetch_versions(bucket: str, listing, versions: list[str]) -> dict[str, dict
 
 
 def _fetch_manifest(bucket: str, obj: release.ManifestObject) -> tuple[Manifest, bytes]:
-    data = release.fetch_manifest(bucket, obj.version)
+    data = origin.fetch_manifest(bucket, obj.version)
     return parse_manifest(data, obj.key, obj.version), data
 
 
@@ -192,7 +196,9 @@ def _fetch_table(bucket: str, manifest: Manifest, entry) -> pa.Table | None:
     from .tables import read_table
 
     what = f"{entry.name}.csv (manifest {manifest.version})"
-    data = release.fetch_verified(bucket, entry.key, entry.version_id, entry.file_hash, what)
+    data = origin.fetch_verified(
+        bucket, entry.key, manifest.version, entry.version_id, entry.file_hash, what
+    )
     if entry.name not in CSV_TABLES:
         return None
     return read_table(CSV_TABLES[entry.name], data, what)

@@ -79,8 +79,8 @@ def recorded_settings(root: str | os.PathLike) -> CatalogSettings | None:
     path = Path(root) / ROOT_CATALOG
     if not path.exists():
         return None
-    with open(path, encoding="utf-8") as f:
-        doc = yaml.safe_load(f) or {}
+    with open(path, encoding="utf-8") as f:  # libyaml's loader when there is one: 10x faster
+        doc = yaml.load(f, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)) or {}
     found = (doc.get("metadata") or {}).get("intake_vbo")
     return CatalogSettings.from_dict(found) if found else None
 

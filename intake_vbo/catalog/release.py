@@ -2,7 +2,8 @@
 
 Works against the real public bucket (virtual-host style) and against any S3-compatible
 server or mirror in path style, e.g. ``http://127.0.0.1:9000/visual-behavior-ophys-data/``:
-every object is fetched as ``<bucket URL><key>?versionId=<version_id>``.
+every object is fetched as ``<bucket URL><key>?versionId=<version_id>``. What a bucket URL
+may be, a copy on disk included, is :mod:`intake_vbo.catalog.origin`'s.
 """
 
 from __future__ import annotations
@@ -11,11 +12,9 @@ import hashlib
 import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
-from urllib.parse import quote, urlencode, urlsplit
+from urllib.parse import quote, urlencode
 
-from ..base import settings
 from ..base.errors import VboError
-from ..transfer.http import get_bytes
 
 # The release's layout: the one home of these facts.
 BUCKET = "visual-behavior-ophys-data"
@@ -43,29 +42,6 @@ class ManifestObject:
     version: str
     key: str
     etag: str
-
-
-def bucket_url(url: str | None = None, recorded: str | None = None) -> str:
-    """The bucket URL to use, normalised to end in ``/``.
-
-    Parameters
-    ----------
-    url : str, optional
-        Given explicitly (``--bucket-url``): it wins.
-    recorded : str, optional
-        Recorded by a build; ``VBO_BUCKET_URL`` (a mirror) wins over it, and the
-        public bucket is the default.
-
-    Raises
-    ------
-    VboError
-        If the URL is not http(s) or has a query string.
-    """
-    url = url or settings.bucket_url() or recorded or DEFAULT_BUCKET_URL
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query:
-        raise VboError(f"bucket URL {url!r}: expected http(s)://host[/bucket]/ with no query")
-    return url if url.endswith("/") else url + "/"
 
 
 def object_url(bucket: str, key: str, version_id: str | None = None) -> str:
@@ -133,7 +109,7 @@ def list_manifests(bucket: str, page_size: int = 1000) -> dict[str, ManifestObje
         if token:
             query["continuation-token"] = token
         url = bucket + "?" + urlencode(query)
-        body = get_bytes(url, f"manifest listing of {bucket}")
+        body = _get(url, f"manifest listing of {bucket}")
         try:
             root = ET.fromstring(body)
         except ET.ParseError as exc:
@@ -156,7 +132,7 @@ def list_manifests(bucket: str, page_size: int = 1000) -> dict[str, ManifestObje
 
 def fetch_manifest(bucket: str, version: str) -> bytes:
     """The bytes of the latest upload of the manifest of ``version``."""
-    return get_bytes(object_url(bucket, manifest_key(version)), f"manifest v{version}")
+    return _get(object_url(bucket, manifest_key(version)), f"manifest v{version}")
 
 
 def fetch_verified(bucket: str, key: str, version_id: str, file_hash: str, what: str) -> bytes:
@@ -167,7 +143,7 @@ def fetch_verified(bucket: str, key: str, version_id: str, file_hash: str, what:
     VboError
         On HTTP failure or when the bytes do not hash to ``file_hash``.
     """
-    data = get_bytes(object_url(bucket, key, version_id), what)
+    data = _get(object_url(bucket, key, version_id), what)
     digest = hashlib.blake2b(data).hexdigest()
     if digest != file_hash:
         raise VboError(
@@ -175,3 +151,10 @@ def fetch_verified(bucket: str, key: str, version_id: str, file_hash: str, what:
             f"manifest says {file_hash[:16]}..., got {digest[:16]}..."
         )
     return data
+
+
+def _get(url: str, what: str) -> bytes:
+    """GET with retries; requests is imported only here, so reading a copy never loads it."""
+    from ..transfer.http import get_bytes
+
+    return get_bytes(url, what)

@@ -29,9 +29,31 @@ def _dump(doc: dict, comment: str = "") -> str:
     return _HEADER + comment + text
 
 
+_IN_CATALOG = "{{ CATALOG_DIR }}/../"
+
+
 def _in_catalog(path: str) -> str:
     """A partition path as a version catalog names it: relative to the catalog directory."""
-    return "{{ CATALOG_DIR }}/../" + path
+    return _IN_CATALOG + path
+
+
+def table_paths(root: Path, version: str) -> dict[str, Path]:
+    """The Parquet partition of each table of ``version``, as its version catalog names them.
+
+    Read from the small version YAML, so that serving one file needs no DuckDB.
+    """
+    import yaml
+
+    text = (root / "versions" / f"{entry_name(version)}.yaml").read_text("utf-8")
+    sources = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)) or {}
+    found = {}
+    for source in (sources.get("sources") or {}).values():
+        args = source.get("args") or {}
+        if source.get("driver") == "vbo_table" and str(args.get("path", "")).startswith(
+            _IN_CATALOG
+        ):
+            found[args["table"]] = root / args["path"][len(_IN_CATALOG) :]
+    return found
 
 
 def version_catalog(version: str, parts: dict[str, Partition], bucket_url: str, cache_dir) -> dict:

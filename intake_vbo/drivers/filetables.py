@@ -12,6 +12,7 @@ from intake.source.base import Schema
 from ..base import __version__
 from ..base.progress import progress_iter
 from ..base.settings import cache_dir
+from ..transfer.inplace import is_file_url, url_path
 from ..transfer.store import Store
 from .nwbsource import VersionFiles
 from .params import as_ids
@@ -88,8 +89,9 @@ class NWBTablesSource(VersionFiles):
     def _get_schema(self) -> Schema:
         tasks = self.file_tasks()
         root = tasks[0].cache_root if tasks else None
-        hashes = dict.fromkeys(t.file_hash for t in tasks)
-        paths = [Store(root).path(h) for h in hashes] if root else []
+        # A copy's file is "cached" where it lies; any other file in the cache.
+        where = {t.file_hash: url_path(t.url) if is_file_url(t.url) else None for t in tasks}
+        paths = [path or Store(root).path(h) for h, path in where.items()] if root else []
         sizes = [path.stat().st_size for path in paths if path.is_file()]
         meta = self._meta()
         extra = dict(kind=self.kind, table=self.table, version=self.release_version,

@@ -16,8 +16,10 @@ from intake.source.base import DataSource, Schema
 
 from ..base import __version__
 from ..base.errors import VboError
-from ..catalog.release import KINDS, bucket_url, kind_label, object_url
+from ..catalog.origin import bucket_url, copy_root, locate
+from ..catalog.release import KINDS, kind_label
 from ..transfer.cache import fetch_one, open_cache
+from ..transfer.inplace import is_file_url, url_path
 from ..transfer.opener import open_url
 from .params import as_bool, as_id
 from .resolve import resolve_files
@@ -41,8 +43,15 @@ class VersionFiles(DataSource):
         )
 
     def _url(self, entry: dict) -> str:
-        """Where a file is fetched from: the bucket (or ``VBO_BUCKET_URL``) at its version."""
-        return object_url(bucket_url(recorded=self.bucket_url), entry["key"], entry["version_id"])
+        """Where a file is read: the bucket (or ``VBO_BUCKET_URL``) at its version, or the
+        ``file://`` URL of the file on a copy (opened in place)."""
+        bucket = bucket_url(recorded=self.bucket_url)
+        return locate(bucket, entry["key"], entry["version_id"], self.release_version,
+                      entry["file_hash"])  # fmt: skip
+
+    def in_place(self) -> bool:
+        """Whether the files are read in place from a copy of the release on disk."""
+        return copy_root(bucket_url(recorded=self.bucket_url)) is not None
 
 
 class NWBSource(VersionFiles):
@@ -114,14 +123,25 @@ class NWBSource(VersionFiles):
         return self._url(self.file_entry())
 
     def fetch(self) -> str:
-        """Download the file into the cache if needed (verified) and return its local path."""
+        """Download the file into the cache if needed (verified) and return its local path.
+
+        On a copy of the release, the file's path on the copy (checked, never copied).
+        """
         return str(self._source(stream=False))
 
     def _get_schema(self) -> Schema:
         entry = self.file_entry()
-        cache = self.cache()
-        extra = dict(entry, version=self.release_version, cached=cache.has(entry["file_hash"]))
-        extra["path"] = str(cache.path(entry["file_hash"]))
+        extra = dict(entry, version=self.release_version)
+        if self.in_place():  # on a copy: "cached" means the copy holds it
+            try:
+                extra.update(in_place=True, cached=True, path=str(url_path(self.url())))
+            except VboError as exc:  # missing, or another upload: say why, do not fail
+                extra.update(in_place=True, cached=False, error=str(exc))
+        else:
+            cache = self.cache()
+            extra.update(
+                cached=cache.has(entry["file_hash"]), path=str(cache.path(entry["file_hash"]))
+            )
         return Schema(dtype=None, shape=None, npartitions=1, extra_metadata=extra)
 
     def discover(self) -> dict:
@@ -168,11 +188,13 @@ class NWBSource(VersionFiles):
         return open(source, "rb") if isinstance(source, Path) else source
 
     def _source(self, stream: bool):
-        """The cache's path of the file, or (streaming, not cached) a StreamFile over it."""
-        file_hash, cache = self.file_entry()["file_hash"], self.cache()
-        if not stream and not cache.has(file_hash):  # a download: under a progress bar
-            return fetch_one(cache, f"{kind_label(self.kind)} {self.id}", self.url(), file_hash)
-        return open_url(self.url(), file_hash, cache, stream=stream)
+        """The cache's path of the file, or (streaming, not cached) a StreamFile over it;
+        on a copy of the release, the file's path on the copy."""
+        file_hash, cache, url = self.file_entry()["file_hash"], self.cache(), self.url()
+        # A download shows a progress bar; a copy's file is opened where it lies.
+        if not stream and not is_file_url(url) and not cache.has(file_hash):
+            return fetch_one(cache, f"{kind_label(self.kind)} {self.id}", url, file_hash)
+        return open_url(url, file_hash, cache, stream=stream)
 
     def _close(self) -> None:
         for view in list(self._views):

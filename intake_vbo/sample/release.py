@@ -23,7 +23,13 @@ import re
 import shutil
 from pathlib import Path
 
-from ..catalog.release import data_key, metadata_key, version_key
+from ..catalog.release import (
+    DEFAULT_BUCKET_URL,
+    PROJECT_NAME,
+    data_key,
+    metadata_key,
+    version_key,
+)
 from .fileinfo import FileInfo
 from .model import SAMPLE_VERSIONS, Model
 from .nwbwrite import write
@@ -234,3 +240,25 @@ def _prune(out: Path, versions: tuple[str, ...]) -> None:
     for path in (out / "objects").iterdir():
         if path.name not in keep:
             path.unlink()
+
+
+def manifest_json(layout: dict, version_ids: dict[str, str]) -> bytes:
+    """The manifest JSON of one version, in the schema of the real release."""
+
+    def entry(key: str) -> dict:
+        return {
+            "url": DEFAULT_BUCKET_URL + key,
+            "version_id": version_ids[key],
+            "file_hash": layout["objects"][key]["blake2b"],
+        }
+
+    data_files = sorted(layout["data_files"].items(), key=lambda item: int(item[0]))
+    manifest = {
+        "project_name": PROJECT_NAME,
+        "manifest_version": layout["manifest_version"],
+        "metadata_file_id_column_name": "file_id",
+        "data_pipeline": layout["data_pipeline"],
+        "metadata_files": {name: entry(key) for name, key in layout["metadata_files"].items()},
+        "data_files": {file_id: entry(key) for file_id, key in data_files},
+    }
+    return json.dumps(manifest, indent=2).encode()

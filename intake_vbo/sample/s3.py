@@ -31,11 +31,17 @@ from ..catalog.release import (
     BUCKET,
     DEFAULT_BUCKET_URL,
     MANIFEST_PREFIX,
-    PROJECT_NAME,
     REGION,
     manifest_key,
 )
-from .release import SAMPLE_VERSIONS, generate_release, generated_versions, load_layout, object_path
+from .release import (
+    SAMPLE_VERSIONS,
+    generate_release,
+    generated_versions,
+    load_layout,
+    manifest_json,
+    object_path,
+)
 
 try:  # moto >= 5.2.5: its server keeps underscores in header names
     from moto.moto_server.werkzeug_app import MotoRequestHandler
@@ -189,7 +195,7 @@ def publish(release: Path, endpoint_url: str, versions=None, bucket: str = BUCKE
     for version in sorted(order if versions is None else versions, key=order.index):
         layout = load_layout(release, version)
         version_ids = _upload_all(client, bucket, release, layout, objects)
-        manifest = _manifest(layout, version_ids)
+        manifest = manifest_json(layout, version_ids)
         key = manifest_key(version)
         if manifests.get(key, ("", b""))[1] != manifest:  # the latest upload is what is read
             manifests[key] = (_put(client, bucket, key, manifest), manifest)
@@ -331,28 +337,6 @@ def _put(client, bucket: str, key: str, body: bytes, digest: str | None = None) 
     digest = digest or hashlib.blake2b(body).hexdigest()
     response = client.put_object(Bucket=bucket, Key=key, Body=body, Metadata={"blake2b": digest})
     return response["VersionId"]
-
-
-def _manifest(layout: dict, version_ids: dict[str, str]) -> bytes:
-    """The manifest JSON of one version, in the schema of the real release."""
-
-    def entry(key: str) -> dict:
-        return {
-            "url": DEFAULT_BUCKET_URL + key,
-            "version_id": version_ids[key],
-            "file_hash": layout["objects"][key]["blake2b"],
-        }
-
-    data_files = sorted(layout["data_files"].items(), key=lambda item: int(item[0]))
-    manifest = {
-        "project_name": PROJECT_NAME,
-        "manifest_version": layout["manifest_version"],
-        "metadata_file_id_column_name": "file_id",
-        "data_pipeline": layout["data_pipeline"],
-        "metadata_files": {name: entry(key) for name, key in layout["metadata_files"].items()},
-        "data_files": {file_id: entry(key) for file_id, key in data_files},
-    }
-    return json.dumps(manifest, indent=2).encode()
 
 
 def _serve_until_stdin_closes() -> None:

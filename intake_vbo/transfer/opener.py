@@ -3,6 +3,8 @@
 The NWB views (a bare URL), the NWB sources and the per-file table tasks all open a
 file through :func:`open_url`, so where a file is read from is decided in one place:
 
+0. a file of a copy of the release on disk (a ``file://`` URL), opened in place and
+   checked (:mod:`intake_vbo.transfer.inplace`), never copied;
 1. the verified store's copy, when the file's hash is known and the copy is there;
 2. otherwise, with ``stream=True``, a :class:`~intake_vbo.transfer.streamfile.StreamFile`
    over pinned Range requests, its blocks kept under the cache root;
@@ -17,6 +19,7 @@ from pathlib import Path
 from ..base.errors import VboError
 from .blocks import BlockStore
 from .cache import Cache, open_cache
+from .inplace import is_file_url, open_in_place
 from .remote import Remote
 from .streamfile import BLOCK, NEAR, StreamFile
 
@@ -29,7 +32,7 @@ def open_url(url: str, file_hash: str | None = None,
     Parameters
     ----------
     url : str
-        ``http(s)://.../key?versionId=...``.
+        ``http(s)://.../key?versionId=...``, or ``file://...`` for a file on a copy.
     file_hash : str, optional
         The file's BLAKE2b (a catalog knows it): the verified copy is then used if
         present, blocks are keyed by it, and a streamed file whose blocks come to
@@ -55,6 +58,8 @@ def open_url(url: str, file_hash: str | None = None,
     """
     if not isinstance(cache, Cache):
         cache = open_cache() if cache is None else Cache(cache)
+    if is_file_url(url):
+        return open_in_place(url, file_hash, cache.root)
     if file_hash and cache.has(file_hash):
         return cache.path(file_hash)
     if not stream:

@@ -21,6 +21,7 @@ from .blocks import BLOCKS
 from .blocks import check as check_blocks
 from .cache import Cache
 from .download import hash_file
+from .inplace import RECORDS
 from .store import SUFFIX, WORK_FILES, valid_suffix
 
 
@@ -67,8 +68,8 @@ def _verify(
 ) -> VerifyReport:
     report, entries = VerifyReport(), []
     for path in _walk(cache.root):
-        if path.relative_to(cache.root).parts[0] == BLOCKS:
-            continue  # checked below
+        if path.relative_to(cache.root).parts[0] in (BLOCKS, RECORDS):
+            continue  # blocks are checked below; records of a copy's hashes are no entries
         digest = _entry_digest(cache.root, path)
         if digest:
             entries.append((path, digest))
