@@ -18,6 +18,7 @@ import h5py
 import numpy as np
 import pandas as pd
 import pytest
+from reads import count_reads
 from shared import FIXTURES
 
 from intake_vbo.base.display import (
@@ -30,7 +31,6 @@ from intake_vbo.base.display import (
     thumbnail,
 )
 from intake_vbo.nwb.experiment import open_experiment
-from intake_vbo.nwb.file import NWBReader
 from intake_vbo.nwb.session import open_session
 
 EXPERIMENT = FIXTURES / "behavior_ophys_experiment_900000013.nwb"
@@ -74,19 +74,6 @@ def html_png(page: str) -> bytes:
 def shows(page: str, name: str, value) -> re.Match | None:
     """Whether an HTML table of ours has the row ``name | value``."""
     return re.search(rf">{re.escape(name)}</th><td[^>]*>{re.escape(str(value))}</td>", page)
-
-
-def count_reads(monkeypatch) -> list[str]:
-    """Record the HDF5 path of every dataset read from now on."""
-    reads: list[str] = []
-    real = NWBReader.read
-
-    def read(self, path):
-        reads.append(path)
-        return real(self, path)
-
-    monkeypatch.setattr(NWBReader, "read", read)
-    return reads
 
 
 # -- the PNG encoder and thumbnails -------------------------------------------------------

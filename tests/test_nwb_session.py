@@ -15,13 +15,13 @@ import h5py
 import numpy as np
 import pandas as pd
 import pytest
+from reads import count_reads
 from shared import FIXTURES
 
 from intake_vbo.base.errors import VboError
 from intake_vbo.nwb import open_session
 from intake_vbo.nwb.conventions import LEADING_COLUMNS
 from intake_vbo.nwb.eyes import dilate, zscore_outliers
-from intake_vbo.nwb.file import NWBReader
 from intake_vbo.nwb.metrics import norm_ppf
 from intake_vbo.nwb.presentations import flashes_since_change
 from intake_vbo.nwb.session import BehaviorSession
@@ -67,19 +67,6 @@ def copy_without(tmp_path: Path, *paths: str, source: Path = SESSION) -> Path:
         for path in paths:
             del f[path]
     return target
-
-
-def count_reads(monkeypatch) -> list[str]:
-    """Record the HDF5 path of every dataset read from now on."""
-    reads: list[str] = []
-    real = NWBReader.read
-
-    def read(self, path):
-        reads.append(path)
-        return real(self, path)
-
-    monkeypatch.setattr(NWBReader, "read", read)
-    return reads
 
 
 # -- names, values, AllenSDK parity -------------------------------------------------------
