@@ -345,13 +345,10 @@ class VisualBehaviorOphysProjectCache:
             if path is None:
                 raise VboError(why)
             return str(path)
-        from .transfer.cache import fetch_many  # requests and threads: only to download
+        from .transfer.cache import fetch_one  # requests and threads: only to download
 
-        items = version.items(**{by_kind[kind]: [int(ident)]})
-        report = fetch_many(version.cache(), items, workers=1)  # a bar, as AllenSDK shows
-        for label, reason in report.failed:
-            raise VboError(f"{label}: {reason}")
-        return str(report.paths[items[0][0]])
+        ((label, url, file_hash),) = version.items(**{by_kind[kind]: [int(ident)]})
+        return str(fetch_one(version.cache(), label, url, file_hash))  # with a bar
 
     def get_behavior_session(self, behavior_session_id: int):
         """The behavior session's analysis object, its NWB file fetched and verified first.
