@@ -271,11 +271,16 @@ def shared(root: str | os.PathLike, what: str = "cache"):
     try:
         yield
     except PermissionError as exc:
-        top = os.path.abspath(root)
-        where = os.path.abspath(exc.filename) if exc.filename else top
-        if not _inside(where, top):
-            raise
-        raise not_shared(top, Path(where), what) from exc
+        raise refusal(root, exc, what) from exc
+
+
+def refusal(root: str | os.PathLike, exc: PermissionError, what: str = "cache") -> Exception:
+    """What :func:`shared` raises for ``exc``: the one-line VboError, or ``exc`` itself
+    when it is about a path outside ``root``. For hot paths, where a ``try`` costs
+    nothing and a context manager would cost every call."""
+    top = os.path.abspath(root)
+    where = os.path.abspath(exc.filename) if exc.filename else top
+    return not_shared(top, Path(where), what) if _inside(where, top) else exc
 
 
 def _inside(path: str, top: str) -> bool:

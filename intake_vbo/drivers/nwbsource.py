@@ -18,8 +18,8 @@ from ..base import __version__
 from ..base.errors import VboError
 from ..catalog.origin import bucket_url, copy_root, locate
 from ..catalog.release import KINDS, kind_label
-from ..transfer.cache import fetch_one, open_cache
-from ..transfer.inplace import is_file_url, url_path
+from ..transfer.cache import open_cache
+from ..transfer.inplace import url_path
 from ..transfer.opener import open_url
 from .params import as_bool, as_id
 from .resolve import resolve_files
@@ -190,11 +190,9 @@ class NWBSource(VersionFiles):
     def _source(self, stream: bool):
         """The cache's path of the file, or (streaming, not cached) a StreamFile over it;
         on a copy of the release, the file's path on the copy."""
-        file_hash, cache, url = self.file_entry()["file_hash"], self.cache(), self.url()
-        # A download shows a progress bar; a copy's file is opened where it lies.
-        if not stream and not is_file_url(url) and not cache.has(file_hash):
-            return fetch_one(cache, f"{kind_label(self.kind)} {self.id}", url, file_hash)
-        return open_url(url, file_hash, cache, stream=stream)
+        label = f"{kind_label(self.kind)} {self.id}"  # names a whole download's bar
+        file_hash = self.file_entry()["file_hash"]
+        return open_url(self.url(), file_hash, self.cache(), stream=stream, label=label)
 
     def _close(self) -> None:
         for view in list(self._views):

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from ..base.errors import VboError
 from .blocks import BlockStore
-from .cache import Cache, open_cache
+from .cache import Cache, fetch_one, open_cache
 from .inplace import is_file_url, open_in_place
 from .remote import Remote
 from .streamfile import BLOCK, NEAR, StreamFile
@@ -26,7 +26,8 @@ from .streamfile import BLOCK, NEAR, StreamFile
 
 def open_url(url: str, file_hash: str | None = None,
              cache: Cache | str | os.PathLike | None = None, *, stream: bool = True,
-             block_size: int = BLOCK, near: int = NEAR) -> Path | StreamFile:  # fmt: skip
+             block_size: int = BLOCK, near: int = NEAR,
+             label: str | None = None) -> Path | StreamFile:  # fmt: skip
     """Where to read the object at ``url`` from: a local path, or a streamed file.
 
     Parameters
@@ -45,6 +46,9 @@ def open_url(url: str, file_hash: str | None = None,
         which needs ``file_hash``).
     block_size, near : int
         The streamed read policy (:class:`~intake_vbo.transfer.streamfile.StreamFile`).
+    label : str, optional
+        What the file is (``ophys experiment 951980471``): a whole download is then shown
+        under a progress bar of that name (:func:`~intake_vbo.transfer.cache.fetch_one`).
 
     Returns
     -------
@@ -65,6 +69,10 @@ def open_url(url: str, file_hash: str | None = None,
     if not stream:
         if not file_hash:
             raise VboError(f"{url.split('?', 1)[0]}: downloading whole needs the file's hash")
-        return cache.fetch(url, file_hash)
+        return (
+            cache.fetch(url, file_hash)
+            if label is None
+            else fetch_one(cache, label, url, file_hash)
+        )
     remote = Remote(url, backoff=cache.backoff)
     return StreamFile(remote, BlockStore(cache.root), file_hash, cache, block_size, near)

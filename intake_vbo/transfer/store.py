@@ -97,8 +97,8 @@ class Store:
         Called under the digest's lock, before a resume: the bytes and the journal stay
         (copied into files of one's own), so the download goes on where it stopped.
         """
-        for ending in WORK_FILES["partial"][:2]:
-            spare = self.work_file("partial", digest, ".take")
+        spare = self.work_file("partial", digest, ".take")
+        for ending in (".part", ".journal"):
             fileops.take_over(self.work_file("partial", digest, ending), spare)
 
     def work_file(self, folder: str, digest: str, ending: str | None = None) -> Path:

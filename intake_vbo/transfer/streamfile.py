@@ -138,9 +138,11 @@ class StreamFile(io.RawIOBase):
         start, stop = self._pos, min(self._pos + len(view), self.size)
         if start >= stop:
             return 0
-        with fileops.shared(self.blocks.cache_root):  # a store that is not the group's
+        try:  # h5py reads in many small calls: a try costs them nothing
             self._ensure(start, stop)
             return self._copy(view, start, stop)
+        except PermissionError as exc:  # a store that is not the group's: say so
+            raise fileops.refusal(self.blocks.cache_root, exc) from exc
 
     def _copy(self, view: memoryview, start: int, stop: int) -> int:
         """Copy bytes ``[start, stop)`` (fetched already) into ``view``; move past them."""
